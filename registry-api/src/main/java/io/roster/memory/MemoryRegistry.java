@@ -1,0 +1,142 @@
+package io.roster.memory;
+
+import io.roster.ServiceInstance;
+import io.roster.spi.AbstractRegistry;
+import io.roster.spi.Durations;
+import io.roster.spi.WatchHub;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * The embedded registry, {@code mem://<name>}: no server, everything in this JVM. Registries opened with the same
+ * name share one store, so a demo, or a user's unit test, can register through one and discover through
+ * another. Watch updates are immediate.
+ *
+ * <p>Instances are kept alive like on a real backend: each registry holds a lease (default TTL 10 s, renewed every
+ * third of it) and its instances disappear when the lease runs out. {@link #kill()} stops a registry as if its
+ * process had died, without deregistering, to test what consumers see then.
+ *
+ * <pre>{@code
+ * try (Registry registry = MemoryRegistry.builder().name("test").build()) { ... }
+ * // or Registries.open("mem://test?ttl=2s")
+ * }</pre>
+ */
+public final class MemoryRegistry extends AbstractRegistry {
+    private final MemoryStore store;
+    private final long ttlNanos;
+    private final long lease;
+    private final ScheduledFuture<?> renewal;
+    private volatile boolean released;
+
+    private MemoryRegistry(String name, Duration ttl) {
+        super("mem://" + name);
+        this.store = MemoryStore.acquire(name);
+        this.ttlNanos = ttl.toNanos();
+        this.lease = store.grant(ttlNanos);
+        long period = Math.max(1, ttlNanos / 3);
+        this.renewal = store.scheduler().scheduleAtFixedRate(() -> {
+            store.renew(lease, ttlNanos);
+            store.expire();
+        }, period, period, TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * Starts a builder.
+     *
+     * @return a builder for store {@code default} with a 10 s TTL
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    protected void doRegister(ServiceInstance instance, ServiceInstance previous) {
+        store.put(instance, lease);
+    }
+
+    @Override
+    protected void doDeregister(ServiceInstance instance, boolean owned) {
+        store.remove(instance.name(), instance.id());
+    }
+
+    @Override
+    protected List<ServiceInstance> doGetService(String name) {
+        return store.get(name);
+    }
+
+    @Override
+    protected WatchHub.Subscription subscribe(String name, Consumer<List<ServiceInstance>> sink) {
+        Runnable cancel = store.subscribe(name, sink);
+        return cancel::run;
+    }
+
+    @Override
+    protected void shutdown() {
+        release();
+    }
+
+    /**
+     * Stops this registry as a crashed process would: no deregistration, no more lease renewals. Its instances
+     * stay visible to other registries on the store until the TTL runs out. Watchers and further calls behave as
+     * after {@link #close()}.
+     */
+    public void kill() {
+        abandon();
+    }
+
+    private synchronized void release() {
+        if (!released) {
+            released = true;
+            renewal.cancel(false);
+            store.release();
+        }
+    }
+
+    /** Builds a {@link MemoryRegistry}. */
+    public static final class Builder {
+        private String name = "default";
+        private Duration ttl = Duration.ofSeconds(10);
+
+        private Builder() {
+        }
+
+        /**
+         * Chooses the store: registries of one name share their instances.
+         *
+         * @param name the store name
+         * @return this builder
+         */
+        public Builder name(String name) {
+            this.name = Objects.requireNonNull(name, "name");
+            return this;
+        }
+
+        /**
+         * Sets how long instances outlive a registry that stopped renewing.
+         *
+         * @param ttl a positive duration
+         * @return this builder
+         */
+        public Builder ttl(Duration ttl) {
+            if (ttl.isZero() || ttl.isNegative()) {
+                throw new IllegalArgumentException("ttl must be positive, was " + Durations.format(ttl));
+            }
+            this.ttl = ttl;
+            return this;
+        }
+
+        /**
+         * Opens the registry.
+         *
+         * @return an open registry
+         */
+        public MemoryRegistry build() {
+            return new MemoryRegistry(name, ttl);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+package io.roster.spi;
+
+import io.roster.InvalidOptionException;
+
+import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The options of a registry URI ({@code ?ttl=15s&timeout=3s}), read by a provider one by one. Every read marks the
+ * option as known; {@link #requireAllKnown()} then rejects anything the provider did not read, naming it and
+ * listing the known ones. Bad values are rejected naming the option. Values of secret options (any name containing
+ * {@code password}, {@code token} or {@code secret}, and any read with {@link #secret}) never appear in messages or
+ * in {@link #toString()}.
+ */
+public final class Options {
+    private final String backend;
+    private final Map<String, String> values;
+    private final Set<String> known = new TreeSet<>();
+    private final Set<String> secrets = new TreeSet<>();
+
+    /**
+     * Creates options.
+     *
+     * @param backend the scheme, used in messages
+     * @param values option names to raw (decoded) values, in URI order
+     */
+    public Options(String backend, Map<String, String> values) {
+        this.backend = backend;
+        this.values = Collections.unmodifiableMap(new LinkedHashMap<>(values));
+    }
+
+    /**
+     * Reads a text option.
+     *
+     * @param name the option name
+     * @return its value, or empty when absent
+     */
+    public Optional<String> string(String name) {
+        known.add(name);
+        return Optional.ofNullable(values.get(name));
+    }
+
+    /**
+     * Reads a text option with a default.
+     *
+     * @param name the option name
+     * @param defaultValue used when the option is absent
+     * @return its value or the default
+     */
+    public String string(String name, String defaultValue) {
+        return string(name).orElse(defaultValue);
+    }
+
+    /**
+     * Reads a secret option: its value is never shown.
+     *
+     * @param name the option name, such as {@code token}
+     * @return its value, or empty when absent
+     */
+    public Optional<String> secret(String name) {
+        secrets.add(name);
+        return string(name);
+    }
+
+    /**
+     * Reads a duration option ({@code 500ms}, {@code 15s}, {@code 2m}).
+     *
+     * @param name the option name
+     * @param defaultValue used when the option is absent
+     * @return the duration
+     * @throws InvalidOptionException when the value is not a positive duration
+     */
+    public Duration duration(String name, Duration defaultValue) {
+        return duration(name).orElse(defaultValue);
+    }
+
+    /**
+     * Reads an optional duration option.
+     *
+     * @param name the option name
+     * @return the duration, or empty when absent
+     * @throws InvalidOptionException when the value is not a positive duration
+     */
+    public Optional<Duration> duration(String name) {
+        return string(name).map(v -> {
+            Duration d;
+            try {
+                d = Durations.parse(v);
+            } catch (IllegalArgumentException e) {
+                throw bad(name, e.getMessage());
+            }
+            if (d.isZero() || d.isNegative()) {
+                throw bad(name, "must be positive, was '" + v + "'");
+            }
+            return d;
+        });
+    }
+
+    /**
+     * Reads an integer option.
+     *
+     * @param name the option name
+     * @param defaultValue used when the option is absent
+     * @return the value
+     * @throws InvalidOptionException when the value is not a decimal integer
+     */
+    public int integer(String name, int defaultValue) {
+        return string(name).map(v -> {
+            try {
+                return Integer.parseInt(v.trim());
+            } catch (NumberFormatException e) {
+                throw bad(name, "expected an integer, was '" + v + "'");
+            }
+        }).orElse(defaultValue);
+    }
+
+    /**
+     * Reads a boolean option: {@code true}/{@code false} (any case); a bare {@code ?tls} counts as true.
+     *
+     * @param name the option name
+     * @param defaultValue used when the option is absent
+     * @return the value
+     * @throws InvalidOptionException when the value is not a boolean
+     */
+    public boolean bool(String name, boolean defaultValue) {
+        return string(name).map(v -> {
+            String t = v.trim().toLowerCase(Locale.ROOT);
+            if (t.isEmpty() || t.equals("true")) {
+                return true;
+            }
+            if (t.equals("false")) {
+                return false;
+            }
+            throw bad(name, "expected true or false, was '" + v + "'");
+        }).orElse(defaultValue);
+    }
+
+    /**
+     * Creates the exception for a bad value of an option; the value is left out for secret options.
+     *
+     * @param name the option name
+     * @param rule what is wrong, possibly quoting the value
+     * @return the exception, to throw
+     */
+    public InvalidOptionException bad(String name, String rule) {
+        String why = isSecret(name) ? "has a bad value" : rule;
+        return new InvalidOptionException(name, backend + " option '" + name + "' " + why);
+    }
+
+    /**
+     * Rejects options that no read asked for: typos must not pass silently.
+     *
+     * @throws InvalidOptionException naming the unknown option and listing the known ones
+     */
+    public void requireAllKnown() {
+        for (String name : values.keySet()) {
+            if (!known.contains(name)) {
+                throw new InvalidOptionException(name, "unknown " + backend + " option '" + name
+                        + "'; known options: " + String.join(", ", known));
+            }
+        }
+    }
+
+    /**
+     * Tells whether an option's value must never be shown.
+     *
+     * @param name the option name
+     * @return true for secrets
+     */
+    public boolean isSecret(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return secrets.contains(name) || n.contains("password") || n.contains("token") || n.contains("secret");
+    }
+
+    /**
+     * Returns the options as a query string with secret values replaced by {@code ***}.
+     *
+     * @return such as {@code ttl=15s&token=***}, empty when there are none
+     */
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder();
+        values.forEach((k, v) -> {
+            if (sb.length() > 0) {
+                sb.append('&');
+            }
+            sb.append(k).append('=').append(isSecret(k) ? "***" : v);
+        });
+        return sb.toString();
+    }
+}

@@ -1,0 +1,72 @@
+package io.roster.memory;
+
+import io.roster.Registries;
+import io.roster.Registry;
+import io.roster.ServiceInstance;
+import io.roster.Watcher;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+class MemoryRegistryTest {
+    private final String store = "mem-test-" + UUID.randomUUID();
+
+    @Test
+    void registriesOfOneNameShareTheirInstancesAndOthersDoNot() {
+        ServiceInstance i = ServiceInstance.builder().name("svc").id("1").build();
+        try (MemoryRegistry a = MemoryRegistry.builder().name(store).build();
+             Registry b = Registries.open("mem://" + store);
+             Registry other = Registries.open("mem://" + store + "-other")) {
+            a.register(i);
+            assertThat(b.getService("svc")).containsExactly(i);
+            assertThat(other.getService("svc")).isEmpty();
+        }
+    }
+
+    @Test
+    void aKilledRegistrysInstancesExpireWithItsLease() throws InterruptedException {
+        MemoryRegistry victim = MemoryRegistry.builder().name(store).ttl(Duration.ofMillis(300)).build();
+        try (Registry observer = MemoryRegistry.builder().name(store).ttl(Duration.ofMillis(300)).build();
+             Watcher watcher = observer.watch("svc")) {
+            victim.register(ServiceInstance.builder().name("svc").id("v").build());
+            assertThat(watcher.next(Duration.ofSeconds(1)).orElseThrow()).hasSize(1);
+            victim.kill();
+            // Still there right after the kill: nothing was deregistered.
+            assertThat(observer.getService("svc")).hasSize(1);
+            assertThat(watcher.next(Duration.ofSeconds(2))).contains(List.of());
+        }
+    }
+
+    @Test
+    void aLiveRegistryKeepsItsInstancesPastTheTtl() {
+        try (MemoryRegistry registry = MemoryRegistry.builder().name(store).ttl(Duration.ofMillis(150)).build()) {
+            registry.register(ServiceInstance.builder().name("svc").id("alive").build());
+            long until = System.nanoTime() + Duration.ofMillis(600).toNanos();
+            await().pollInterval(Duration.ofMillis(20)).atMost(Duration.ofSeconds(2)).until(() -> {
+                assertThat(registry.getService("svc")).hasSize(1);
+                return System.nanoTime() > until;
+            });
+        }
+    }
+
+    @Test
+    void theSchedulerThreadEndsWithTheLastRegistryOfAStore() {
+        String name = store + "-threads";
+        MemoryRegistry a = MemoryRegistry.builder().name(name).build();
+        MemoryRegistry b = MemoryRegistry.builder().name(name).build();
+        a.close();
+        assertThat(schedulerAlive(name)).isTrue();
+        b.close();
+        await().atMost(Duration.ofSeconds(5)).until(() -> !schedulerAlive(name));
+    }
+
+    private static boolean schedulerAlive(String name) {
+        return Thread.getAllStackTraces().keySet().stream()
+                .anyMatch(t -> t.isAlive() && t.getName().startsWith("roster-mem-" + name + "-"));
+    }
+}
