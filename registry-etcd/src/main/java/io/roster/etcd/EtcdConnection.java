@@ -4,6 +4,7 @@ import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.common.exception.EtcdException;
 import io.etcd.jetcd.common.exception.ErrorCode;
+import io.etcd.jetcd.common.exception.EtcdExceptionFactory;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
@@ -199,36 +200,37 @@ final class EtcdConnection implements AutoCloseable {
         }
         if (isAccessDenied(t)) {
             return new RegistryAccessDeniedException(action + " failed: " + description
-                    + " refused the credentials or their permissions (" + etcdMessage(t) + ")", t);
+                    + " refused the credentials or their permissions (" + etcdMessage(etcdException(t)) + ")", t);
         }
         return new RegistryUnavailableException(action + " failed: " + description + " is unavailable ("
-                + etcdMessage(t) + ")", t);
+                + etcdMessage(etcdException(t)) + ")", t);
     }
 
     /** Tells whether a failure says that a lease no longer exists (expired or revoked). */
     static boolean isLeaseNotFound(Throwable t) {
-        Throwable cause = t instanceof RegistryException && t.getCause() != null ? t.getCause() : t;
-        return cause instanceof EtcdException && ((EtcdException) cause).getErrorCode() == ErrorCode.NOT_FOUND
-                && String.valueOf(cause.getMessage()).contains("lease not found");
+        EtcdException e = etcdException(t instanceof RegistryException && t.getCause() != null ? t.getCause() : t);
+        return e.getErrorCode() == ErrorCode.NOT_FOUND && etcdMessage(e).contains("lease not found");
     }
 
     private static boolean isAccessDenied(Throwable t) {
-        if (!(t instanceof EtcdException)) {
-            return false;
-        }
-        ErrorCode code = ((EtcdException) t).getErrorCode();
-        if (code == ErrorCode.UNAUTHENTICATED || code == ErrorCode.PERMISSION_DENIED) {
+        EtcdException e = etcdException(t);
+        if (e.getErrorCode() == ErrorCode.UNAUTHENTICATED || e.getErrorCode() == ErrorCode.PERMISSION_DENIED) {
             return true;
         }
-        String message = etcdMessage(t).toLowerCase(Locale.ROOT);
+        String message = etcdMessage(e).toLowerCase(Locale.ROOT);
         return message.contains("authentication failed") || message.contains("user name is empty")
                 || message.contains("permission denied") || message.contains("invalid auth token");
     }
 
     private static boolean isStaleToken(Throwable t) {
-        String message = String.valueOf(t.getMessage());
-        return t instanceof EtcdException && (message.contains("invalid auth token")
-                || message.contains("revision of auth store is old"));
+        String message = etcdMessage(etcdException(t));
+        return message.contains("invalid auth token") || message.contains("revision of auth store is old");
+    }
+
+    /** jetcd fails some requests with its own exception and others with gRPC's; this reads both alike. */
+    private static EtcdException etcdException(Throwable t) {
+        Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
+        return EtcdExceptionFactory.toEtcdException(cause);
     }
 
     /** The server's words: jetcd wraps the authentication failure, whose message is the useful one. */

@@ -376,6 +376,11 @@ public final class EtcdRegistry extends AbstractRegistry {
         abandon();
     }
 
+    /** Tells tests whether a recovery is under way (the lease or a key may not match the book yet). */
+    boolean recovering() {
+        return recovery.isBusy();
+    }
+
     /** The lease the instances hang on, for tests; 0 before the first registration. */
     long leaseId() {
         registrationLock().lock();

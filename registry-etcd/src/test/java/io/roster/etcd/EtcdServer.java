@@ -1,5 +1,7 @@
 package io.roster.etcd;
 
+import io.etcd.jetcd.Client;
+import io.roster.Registries;
 import io.roster.testkit.FreePorts;
 
 import java.io.IOException;
@@ -19,6 +21,8 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -174,6 +178,33 @@ final class EtcdServer implements AutoCloseable {
         return "127.0.0.1:" + clientPort;
     }
 
+    /**
+     * Opens a registry on this member through {@link Registries}, as users do.
+     *
+     * @param pathAndQuery such as {@code /microservices?ttl=2s}
+     * @return the registry
+     */
+    EtcdRegistry registry(String pathAndQuery) {
+        return registry(List.of(this), pathAndQuery);
+    }
+
+    /**
+     * Opens a registry on some members of a cluster.
+     *
+     * @param members the members whose endpoints the registry gets
+     * @param pathAndQuery such as {@code /microservices?ttl=2s}
+     * @return the registry
+     */
+    static EtcdRegistry registry(List<EtcdServer> members, String pathAndQuery) {
+        String hosts = members.stream().map(EtcdServer::endpoint).collect(Collectors.joining(","));
+        return (EtcdRegistry) Registries.open("etcd://" + hosts + pathAndQuery);
+    }
+
+    /** A plain jetcd client on this plain-text member, as another program (a Go service) would write and read. */
+    Client client() {
+        return Client.builder().endpoints(url()).build();
+    }
+
     /** The URL a plain jetcd client uses. */
     String url() {
         return (tls ? "https" : "http") + "://" + endpoint();
@@ -233,12 +264,36 @@ final class EtcdServer implements AutoCloseable {
                 .sum();
     }
 
-    /** A plain HTTP/1.0 GET on the metrics port; a socket rather than an HTTP client, which would leave threads. */
+    /**
+     * Lists the leases that exist, through etcd's own lease API ({@code LeaseLeases}, which jetcd does not expose;
+     * here through etcd's JSON gateway on the client port of a plain-text member).
+     *
+     * @return the lease IDs
+     */
+    Set<Long> leases() {
+        String response = http(clientPort, "POST /v3/lease/leases HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+        if (!response.startsWith("HTTP/1.0 200") && !response.startsWith("HTTP/1.1 200")) {
+            throw new IllegalStateException("listing leases failed: " + response);
+        }
+        Set<Long> ids = new java.util.TreeSet<>();
+        Matcher m = Pattern.compile("\"ID\":\"(\\d+)\"").matcher(response);
+        while (m.find()) {
+            ids.add(Long.parseLong(m.group(1)));
+        }
+        return ids;
+    }
+
     private String httpGet(String path) {
-        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), metricsPort)) {
+        return http(metricsPort, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    }
+
+    /** One HTTP/1.0 exchange on a socket: an HTTP client would leave threads behind. */
+    private static String http(int port, String request) {
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), port)) {
             socket.setSoTimeout(10_000);
             OutputStream out = socket.getOutputStream();
-            out.write(("GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(request.getBytes(StandardCharsets.US_ASCII));
             out.flush();
             InputStream in = socket.getInputStream();
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
