@@ -11,6 +11,7 @@ import io.etcd.jetcd.options.PutOption;
 import io.etcd.jetcd.support.CloseableClient;
 import io.grpc.stub.StreamObserver;
 import io.roster.InvalidOptionException;
+import io.roster.RegistryAccessDeniedException;
 import io.roster.RegistryException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
@@ -136,7 +137,7 @@ public final class EtcdRegistry extends AbstractRegistry {
             put(key, instance, leaseId);
             unsettled.remove(key);
         } catch (RegistryException e) {
-            if (!EtcdConnection.isLeaseNotFound(e)) {
+            if (uncertain(e)) {
                 unsettled.add(key); // the put may have reached etcd anyway
                 recovery.trigger();
             }
@@ -153,7 +154,7 @@ public final class EtcdRegistry extends AbstractRegistry {
             unsettled.remove(key);
         } catch (RegistryException e) {
             if (owned) {
-                unsettled.add(key); // still on our lease: recovery deletes it once etcd answers
+                unsettled.add(key); // still on our lease: recovery deletes it once etcd lets it
                 recovery.trigger();
             }
             throw e;
@@ -220,6 +221,11 @@ public final class EtcdRegistry extends AbstractRegistry {
                         onLease(lease)))
                 .toArray(Op[]::new);
         etcd.call("register " + batch.size() + " instance(s)", () -> etcd.client().getKVClient().txn().Then(puts).commit());
+    }
+
+    /** Whether a failed write may still have happened: not when etcd refused it outright. */
+    private static boolean uncertain(RegistryException e) {
+        return !(e instanceof RegistryAccessDeniedException) && !EtcdConnection.isLeaseNotFound(e);
     }
 
     private static PutOption onLease(long lease) {
@@ -616,18 +622,22 @@ public final class EtcdRegistry extends AbstractRegistry {
                     throw new InvalidOptionException("endpoints", "etcd needs at least one endpoint, such as "
                             + "127.0.0.1:2379");
                 }
-                where = "etcd at " + endpoints.stream().map(u -> u.getHost() + ":" + u.getPort())
-                        .collect(Collectors.joining(","));
+                where = "etcd at " + hostPorts();
                 Client created = EtcdConnection.client(endpoints, timeout, user, password, tls, caFile, certFile,
                         keyFile);
                 connection = new EtcdConnection(created, true, timeout, where + namespace);
             }
+            LOG.debug("{}: opened with {}", connection.description(), this);
             return new EtcdRegistry(connection, namespace, ttl);
+        }
+
+        private String hostPorts() {
+            return endpoints.stream().map(u -> u.getHost() + ":" + u.getPort()).collect(Collectors.joining(","));
         }
 
         @Override
         public String toString() {
-            return "EtcdRegistry.Builder{endpoints=" + endpoints + ", namespace=" + namespace
+            return "EtcdRegistry.Builder{endpoints=" + hostPorts() + ", namespace=" + namespace
                     + ", ttl=" + Durations.format(ttl) + ", timeout=" + Durations.format(timeout)
                     + (user == null ? "" : ", user=" + user + ", password=***")
                     + ", tls=" + tls + (caFile == null ? "" : ", caFile=" + caFile)
