@@ -61,7 +61,9 @@ import java.util.stream.Collectors;
  * <p><b>Discovery.</b> {@code getService} reads the prefix {@code <namespace>/<name>/} and keeps the records whose
  * decoded {@code name} is the requested one; a malformed record is logged and skipped. A watch reads the prefix
  * once, then follows a watch from the next revision and applies each event to its list, without reading the
- * prefix again; after a watch failure or compaction it reads the prefix again and resumes from there.
+ * prefix again; after a watch failure or compaction it reads the prefix again and resumes from there. Like
+ * {@code getService}, opening the first watch of a service fails with a
+ * {@link io.roster.RegistryUnavailableException} when etcd cannot be read at that moment.
  *
  * <p>Threads: two daemon threads ({@code roster-etcd-lease-1}, {@code roster-etcd-watch-1}) plus jetcd's own; all
  * end with {@link #close()}, except that a {@link Builder#client(Client) client given by the caller} stays open.

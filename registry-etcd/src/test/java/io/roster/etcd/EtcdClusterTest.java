@@ -41,11 +41,7 @@ class EtcdClusterTest {
 
     @AfterEach
     void allMembersRun() {
-        for (EtcdServer member : members) {
-            if (member.metric("etcd_server_has_leader") == 0) {
-                member.restart();
-            }
-        }
+        members.forEach(EtcdServer::ensureRunning);
     }
 
     @Test

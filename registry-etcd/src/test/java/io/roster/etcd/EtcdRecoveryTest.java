@@ -51,7 +51,7 @@ class EtcdRecoveryTest {
 
     @AfterEach
     void etcdRunsAgain() {
-        etcd.resume(); // harmless when running; a failed test must not leave it frozen for the next
+        etcd.ensureRunning(); // a failed test must not leave it frozen or dead for the next
     }
 
     @Test

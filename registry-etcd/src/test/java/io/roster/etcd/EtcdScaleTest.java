@@ -12,7 +12,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
@@ -64,7 +63,7 @@ class EtcdScaleTest {
                 registry.register(TestInstances.of(service, "i-" + i));
             }
             try (Watcher watcher = observer.watch(service)) {
-                assertThat(watcher.next(BOUND)).get().asList().hasSize(5000);
+                assertThat(watcher.next(BOUND).orElseThrow()).hasSize(5000);
                 long ranges = etcd.metric(RANGES);
 
                 ServiceInstance added = TestInstances.of(service, "added");

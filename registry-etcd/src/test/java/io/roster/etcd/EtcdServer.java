@@ -225,6 +225,18 @@ final class EtcdServer implements AutoCloseable {
         awaitHealthy();
     }
 
+    /** Brings the member back after a test that may have failed while it was paused or killed. */
+    void ensureRunning() {
+        synchronized (this) {
+            if (paused) {
+                resume();
+            }
+        }
+        if (!process.isAlive()) {
+            restart();
+        }
+    }
+
     /** Freezes the member (SIGSTOP): its sockets stay open but it answers nothing. */
     synchronized void pause() {
         signal("STOP");
