@@ -530,7 +530,7 @@ final class NacosStandIn implements AutoCloseable {
     private static String paramCheck(Request request) {
         if (request instanceof AbstractNamingRequest) {
             String service = ((AbstractNamingRequest) request).getServiceName();
-            if (service != null && !SERVICE_NAME.matcher(service).matches()) {
+            if (service != null && !service.isBlank() && !SERVICE_NAME.matcher(service).matches()) {
                 return "Param 'serviceName' is illegal, illegal characters should not appear in the param.";
             }
         }
