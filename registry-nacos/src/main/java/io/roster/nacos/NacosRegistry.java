@@ -508,8 +508,8 @@ public final class NacosRegistry extends AbstractRegistry {
                         + "server address, namespace, credentials and properties; do not set them too");
             }
             if (namingService == null && (serverAddr == null || serverAddr.isBlank())) {
-                throw new InvalidOptionException("serverAddr", "nacos needs a server address such as "
-                        + "127.0.0.1:8848");
+                throw new InvalidOptionException("serverAddr", "nacos needs a server address (serverAddr) "
+                        + "such as 127.0.0.1:8848");
             }
             require("group", group, GROUP, "letters, digits and _ . : - (at most 128)");
             require("cluster", cluster, CLUSTER, "letters, digits and - (at most 64)");

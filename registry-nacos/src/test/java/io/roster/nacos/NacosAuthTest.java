@@ -8,10 +8,12 @@ import io.roster.Registry;
 import io.roster.RegistryAccessDeniedException;
 import io.roster.ServiceInstance;
 import io.roster.testkit.TestInstances;
+import io.roster.testkit.ThreadLeaks;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.Properties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -66,6 +68,17 @@ class NacosAuthTest {
             assertThatThrownBy(() -> anonymous.getService(service)).isInstanceOf(RegistryAccessDeniedException.class);
             assertThatThrownBy(() -> anonymous.watch(service)).isInstanceOf(RegistryAccessDeniedException.class);
         }
+    }
+
+    @Test
+    void noThreadOutlivesAnAuthenticatedRegistry() throws InterruptedException {
+        String uri = "nacos://roster:" + SECRET + "@" + server.address();
+        NacosContractTest.NacosFixture.startJvmWideClientThreads(() -> Registries.open(uri));
+        ThreadLeaks.Snapshot before = ThreadLeaks.snapshot();
+        try (Registry registry = Registries.open(uri)) {
+            registry.register(TestInstances.of(TestInstances.serviceName("threads"), "a"));
+        }
+        before.assertNoNewThreads(Duration.ofSeconds(15), NacosStandIn::isStandInThread);
     }
 
     @Test
