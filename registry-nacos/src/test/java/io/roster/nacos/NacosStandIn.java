@@ -298,7 +298,7 @@ final class NacosStandIn implements AutoCloseable {
                 username == null ? "" : " with auth");
     }
 
-    private static int freeMainPort() {
+    static int freeMainPort() {
         for (int attempt = 0; attempt < 50; attempt++) {
             int candidate = FreePorts.next();
             if (candidate + GRPC_OFFSET <= 65535 && isFree(candidate + GRPC_OFFSET)) {
