@@ -97,13 +97,7 @@ public final class NacosRegistry extends AbstractRegistry {
     @Override
     protected void doRegister(ServiceInstance instance, ServiceInstance previous) {
         layout.check(instance);
-        Map<String, List<Instance>> mine = byService(layout.parts(instance));
-        List<String> affected = new ArrayList<>(mine.keySet());
-        if (previous != null) {
-            byService(layout.parts(previous)).keySet().stream().filter(s -> !affected.contains(s))
-                    .forEach(affected::add);
-        }
-        update(instance.id(), mine, affected, "register " + instance.name() + "/" + instance.id());
+        update(key(instance), byService(layout.parts(instance)), "register " + key(instance));
     }
 
     @Override
@@ -111,12 +105,10 @@ public final class NacosRegistry extends AbstractRegistry {
         if (!owned) {
             // Another client's ephemeral instance cannot be removed, and a deregister call for its service would
             // remove this connection's own entry instead.
-            LOG.debug("{}: {}/{} was not registered here, nothing to deregister", description(), instance.name(),
-                    instance.id());
+            LOG.debug("{}: {} was not registered here, nothing to deregister", description(), key(instance));
             return;
         }
-        List<String> affected = new ArrayList<>(byService(layout.parts(instance)).keySet());
-        update(instance.id(), Map.of(), affected, "deregister " + instance.name() + "/" + instance.id());
+        update(key(instance), Map.of(), "deregister " + key(instance));
     }
 
     @Override
@@ -132,16 +124,28 @@ public final class NacosRegistry extends AbstractRegistry {
         }
     }
 
-    /** Applies one instance's change to the services it touches and sends each of them whole. */
-    private void update(String id, Map<String, List<Instance>> mine, List<String> affected, String action) {
+    /**
+     * Applies one instance's change to the services it is in or goes to, and sends each of them whole.
+     *
+     * @param key the instance's name and id
+     * @param mine its parts by service; empty to remove it
+     * @param action what is done, for messages
+     */
+    private void update(String key, Map<String, List<Instance>> mine, String action) {
+        List<String> affected = new ArrayList<>(mine.keySet());
+        published.forEach((service, p) -> {
+            if (p.byId.containsKey(key) && !affected.contains(service)) {
+                affected.add(service);
+            }
+        });
         Map<String, Map<String, List<Instance>>> before = new HashMap<>();
         for (String service : affected) {
             Published p = published.computeIfAbsent(service, s -> new Published());
             before.put(service, new LinkedHashMap<>(p.byId));
             if (mine.containsKey(service)) {
-                p.byId.put(id, mine.get(service));
+                p.byId.put(key, mine.get(service));
             } else {
-                p.byId.remove(id);
+                p.byId.remove(key);
             }
         }
         try {
@@ -255,6 +259,10 @@ public final class NacosRegistry extends AbstractRegistry {
         return unavailable(action, e);
     }
 
+    private static String key(ServiceInstance instance) {
+        return instance.name() + "/" + instance.id();
+    }
+
     private static Map<String, List<Instance>> byService(List<NacosLayout.Part> parts) {
         Map<String, List<Instance>> byService = new LinkedHashMap<>();
         parts.forEach(p -> byService.computeIfAbsent(p.service(), s -> new ArrayList<>()).add(p.instance()));
@@ -278,7 +286,7 @@ public final class NacosRegistry extends AbstractRegistry {
     /** How a service was last sent, which decides how to take it back. */
     private enum Sent { NONE, SINGLE, BATCH }
 
-    /** This registry's instances in one Nacos service. */
+    /** This registry's instances in one Nacos service, by name and id. */
     private static final class Published {
         final Map<String, List<Instance>> byId = new LinkedHashMap<>();
         Sent sent = Sent.NONE;

@@ -100,8 +100,9 @@ import java.util.stream.Collectors;
  * {@code SubscribeServiceRequest} (answered with the current {@code ServiceInfo}, then a push, as the real server
  * pushes to a new subscriber), {@code ServiceQueryRequest} (cluster and healthy-only filters) and
  * {@code ServiceListRequest}, with the server's default parameter checks on service names and metadata size
- * (1024). Every change pushes a {@code NotifySubscriberRequest} with the full list to each
- * subscribed connection; the client's ack is counted. Ephemeral semantics as on Nacos 2.x/3.x: a connection
+ * (1024). Changes are pushed as the server does: a {@code NotifySubscriberRequest} with the full list to each
+ * subscribed connection, after a short delay that merges the changes of one service ({@link #PUSH_DELAY}); the
+ * client's ack is counted. Ephemeral semantics as on Nacos 2.x/3.x: a connection
  * publishes at most one entry per service (a single instance or one batch); a second {@code registerInstance} or a
  * batch of the same service on the same connection replaces it; a deregister removes the connection's entry whatever
  * its ip and port; a closed connection removes everything it published and pushes the change. Instance ids are set
@@ -113,8 +114,8 @@ import java.util.stream.Collectors;
  * with {@code @Secured} are refused with error 403 when the token is missing or wrong.
  *
  * <p>Not modelled: persistent instances, clusters of servers, distro, metadata operations, fuzzy watch, TLS, push
- * retries. Unknown request types get the server's "no handler" error 302. The
- * types received are recorded in {@link #requestTypes()}. All threads are named {@code nacos-standin-...}.
+ * retries. Unknown request types get the server's "no handler" error 302. The types received are recorded in
+ * {@link #requestTypes()}. All threads are named {@code nacos-standin-...}.
  */
 final class NacosStandIn implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NacosStandIn.class);
@@ -205,11 +206,6 @@ final class NacosStandIn implements AutoCloseable {
     /** How many pushes the clients acknowledged. */
     long pushAcks() {
         return pushAcks.get();
-    }
-
-    /** How many connections are registered now. */
-    synchronized int connectionCount() {
-        return connections.size();
     }
 
     /**

@@ -139,6 +139,7 @@ class NacosWireTest {
             plain.deregisterInstance(service + ".grpc", "DEFAULT_GROUP", go);
             Watching.awaitIds(watcher, BOUND, Set.of());
         }
+        assertThat(server.pushAcks()).as("pushes acknowledged by nacos-client").isPositive();
     }
 
     @Test
@@ -182,6 +183,16 @@ class NacosWireTest {
         assertThat(open("").getService(service)).containsExactly(b);
         registry.deregister(b);
         assertThat(server.instances("public", "DEFAULT_GROUP", service + ".grpc")).isEmpty();
+    }
+
+    @Test
+    void deregisterNeedsOnlyTheNameAndId() {
+        String service = TestInstances.serviceName("by-id");
+        Registry registry = open("");
+        registry.register(TestInstances.of(service, "a"));
+        registry.deregister(ServiceInstance.builder().name(service).id("a").build());
+        assertThat(server.instances("public", "DEFAULT_GROUP", service + ".grpc")).isEmpty();
+        assertThat(server.instances("public", "DEFAULT_GROUP", service + ".http")).isEmpty();
     }
 
     @Test
