@@ -67,10 +67,6 @@ final class NacosLayout {
         this.schemes = List.copyOf(schemes);
     }
 
-    List<String> schemes() {
-        return schemes;
-    }
-
     /** One Nacos registration: an endpoint of a Roster instance, in its {@code <name>.<scheme>} service. */
     record Part(String service, Instance instance) {
     }

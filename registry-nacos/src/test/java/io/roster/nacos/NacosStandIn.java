@@ -142,7 +142,6 @@ final class NacosStandIn implements AutoCloseable {
     private final List<String> requestTypes = new CopyOnWriteArrayList<>();
     private final AtomicLong pushAcks = new AtomicLong();
     private final AtomicLong pushIds = new AtomicLong();
-    private final Duration pushDelay;
     private final Set<String> tokens = ConcurrentHashMap.newKeySet();
 
     // Server state, guarded by this; lost on stop() as on a real restart (ephemeral data lives in memory).
@@ -159,11 +158,10 @@ final class NacosStandIn implements AutoCloseable {
     private ExecutorService executor;
     private ScheduledExecutorService pusher;
 
-    private NacosStandIn(int port, String username, String password, Duration pushDelay) {
+    private NacosStandIn(int port, String username, String password) {
         this.port = port;
         this.username = username;
         this.password = password;
-        this.pushDelay = pushDelay;
     }
 
     /**
@@ -183,7 +181,7 @@ final class NacosStandIn implements AutoCloseable {
      * @return the running stand-in
      */
     static NacosStandIn withCredentials(String username, String password) {
-        NacosStandIn server = new NacosStandIn(freeMainPort(), username, password, PUSH_DELAY);
+        NacosStandIn server = new NacosStandIn(freeMainPort(), username, password);
         server.startServers();
         return server;
     }
@@ -685,7 +683,7 @@ final class NacosStandIn implements AutoCloseable {
         Set<String> pending = pendingPushes.get(key);
         if (pending == null) {
             pendingPushes.put(key, new TreeSet<>(connectionIds));
-            pusher.schedule(() -> push(key), pushDelay.toMillis(), TimeUnit.MILLISECONDS);
+            pusher.schedule(() -> push(key), PUSH_DELAY.toMillis(), TimeUnit.MILLISECONDS);
         } else {
             pending.addAll(connectionIds);
         }

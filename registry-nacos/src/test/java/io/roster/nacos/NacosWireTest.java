@@ -60,6 +60,14 @@ class NacosWireTest {
         return registry;
     }
 
+    /** An instance as a plain nacos-client user (or Go Kratos) registers it. */
+    private static Instance plainInstance(String ip, int port) {
+        Instance instance = new Instance();
+        instance.setIp(ip);
+        instance.setPort(port);
+        return instance;
+    }
+
     /** What Kratos's registrar writes for one endpoint, plus Roster's one key. */
     private static Map<String, String> kratosMetadata(ServiceInstance instance, String scheme, String key) {
         Map<String, String> metadata = new HashMap<>(instance.metadata());
@@ -117,9 +125,7 @@ class NacosWireTest {
     @Test
     void kratosRegistrationIsFoundByBareAndDirectName() throws Exception {
         String service = TestInstances.serviceName("kratos");
-        Instance go = new Instance();
-        go.setIp("10.1.2.3");
-        go.setPort(9000);
+        Instance go = plainInstance("10.1.2.3", 9000);
         go.setWeight(100);
         go.setClusterName("DEFAULT");
         go.setMetadata(Map.of("kind", "grpc", "version", "v2.0.0", "region", "north"));
@@ -157,12 +163,8 @@ class NacosWireTest {
     @Test
     void oneConnectionKeepsOneEntryPerServiceAndSeveralInstancesGoAsABatch() throws Exception {
         String service = TestInstances.serviceName("per-connection");
-        Instance first = new Instance();
-        first.setIp("10.0.0.1");
-        first.setPort(1);
-        Instance second = new Instance();
-        second.setIp("10.0.0.2");
-        second.setPort(2);
+        Instance first = plainInstance("10.0.0.1", 1);
+        Instance second = plainInstance("10.0.0.2", 2);
         // What the stand-in reproduces from a real server: the second registerInstance replaces the first.
         plain.registerInstance(service + ".grpc", "DEFAULT_GROUP", first);
         plain.registerInstance(service + ".grpc", "DEFAULT_GROUP", second);
@@ -198,14 +200,10 @@ class NacosWireTest {
     @Test
     void unhealthyAndDisabledInstancesAreHiddenUnlessAsked() throws Exception {
         String service = TestInstances.serviceName("health");
-        Instance sick = new Instance();
-        sick.setIp("10.0.0.7");
-        sick.setPort(7);
+        Instance sick = plainInstance("10.0.0.7", 7);
         sick.setHealthy(false);
         plain.registerInstance(service + ".grpc", "DEFAULT_GROUP", sick);
-        Instance disabled = new Instance();
-        disabled.setIp("10.0.0.8");
-        disabled.setPort(8);
+        Instance disabled = plainInstance("10.0.0.8", 8);
         disabled.setEnabled(false);
         plain.registerInstance(service + ".http", "DEFAULT_GROUP", disabled);
 
