@@ -29,8 +29,8 @@ import java.util.stream.Collectors;
 
 /**
  * The demo: two "greeter" HTTP services register themselves; a client watches {@code greeter}, calls it
- * round-robin through a {@link Selector} and prints who answered; one greeter stops and deregisters, the client's watcher shows it gone,
- * and everything closes.
+ * round-robin through a {@link Selector} and prints who answered; one greeter stops and deregisters, the client's
+ * watcher shows it gone, and everything closes.
  *
  * <pre>
  * mvn -q -pl examples -am -DskipTests package && java -jar examples/target/roster-demo.jar

@@ -63,7 +63,8 @@ final class PowerOfTwoChoicesBalancer implements Balancer {
                 winner = second;
                 loser = first;
             }
-            if (System.nanoTime() - loser.stats.lastPickNanos() > FORCE_PICK_NANOS && forcing.compareAndSet(false, true)) {
+            boolean stale = System.nanoTime() - loser.stats.lastPickNanos() > FORCE_PICK_NANOS;
+            if (stale && forcing.compareAndSet(false, true)) {
                 winner = loser;
                 forcing.set(false);
             }
