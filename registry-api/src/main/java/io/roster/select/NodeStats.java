@@ -71,7 +71,7 @@ final class NodeStats {
         // The first sample replaces the "no data" state outright, as Kratos does.
         double keep = oldLatency == 0 ? 0.0 : Math.exp(-elapsed / TAU_NANOS);
         long sample = Math.max(1L, latency);
-        LATENCY.setRelease(this, Math.max(1L, (long) (oldLatency * keep + sample * (1.0 - keep))));
+        LATENCY.setRelease(this, Math.max(1L, Math.round(oldLatency * keep + sample * (1.0 - keep))));
         SUCCESS.setRelease(this, success() * keep + (ok ? 1.0 - keep : 0.0));
     }
 

@@ -86,8 +86,9 @@ class BalancerTest {
         assertThat(forced.instance().id()).isEqualTo("i1");
         forced.done(Duration.ofMillis(50), true);
 
+        // Only a stall of more than 3 s within these 1 000 picks could force i1 once more.
         Map<String, Integer> counts = count(selector, 1_000, id -> id.equals("i1") ? Duration.ofMillis(50) : FAST);
-        assertThat(counts).containsOnlyKeys("i0");
+        assertThat(counts.getOrDefault("i1", 0)).isLessThanOrEqualTo(1);
     }
 
     @Test
