@@ -10,10 +10,12 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -129,8 +131,8 @@ public final class Selector implements AutoCloseable {
                 if (endpoint.isPresent()) {
                     candidates.add(instance);
                     String key = key(instance, endpoint.get());
-                    NodeStats kept = stats.get(key);
-                    nextStats.putIfAbsent(key, kept != null ? kept : new NodeStats(neverPicked));
+                    NodeStats known = stats.get(key);
+                    nextStats.putIfAbsent(key, known != null ? known : new NodeStats(neverPicked));
                 }
             }
             List<ServiceInstance> kept = Collections.unmodifiableList(candidates);
@@ -138,14 +140,14 @@ public final class Selector implements AutoCloseable {
                 kept = Objects.requireNonNull(filter.apply(kept), () -> "filter " + filter + " returned null");
             }
             List<Node> next = new ArrayList<>(kept.size());
-            Map<String, Boolean> seen = new HashMap<>(kept.size() * 2);
+            Set<String> seen = new HashSet<>(kept.size() * 2);
             for (ServiceInstance instance : kept) {
                 Optional<URI> endpoint = instance.endpoint(scheme);
                 if (endpoint.isEmpty()) {
                     continue; // only a filter that adds instances can get here
                 }
                 String key = key(instance, endpoint.get());
-                if (seen.put(key, Boolean.TRUE) == null) {
+                if (seen.add(key)) { // a list with the same instance twice gets one node
                     NodeStats nodeStats = nextStats.computeIfAbsent(key, k -> new NodeStats(neverPicked));
                     next.add(new Node(instance, endpoint.get(), key, nodeStats, tracksLoad));
                 }
