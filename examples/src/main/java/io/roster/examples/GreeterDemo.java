@@ -6,6 +6,9 @@ import io.roster.Registry;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.WatcherClosedException;
+import io.roster.select.Balancer;
+import io.roster.select.Selection;
+import io.roster.select.Selector;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -22,14 +25,12 @@ import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 
 /**
  * The demo: two "greeter" HTTP services register themselves; a client watches {@code greeter}, calls it
- * round-robin and prints who answered; one greeter stops and deregisters, the client's watcher shows it gone,
- * and everything closes.
+ * round-robin through a {@link Selector} and prints who answered; one greeter stops and deregisters, the client's
+ * watcher shows it gone, and everything closes.
  *
  * <pre>
  * mvn -q -pl examples -am -DskipTests package && java -jar examples/target/roster-demo.jar
@@ -72,39 +73,38 @@ public final class GreeterDemo {
         try (Greeter one = Greeter.start("greeter-1", registryUri);
              Greeter two = Greeter.start("greeter-2", registryUri);
              Registry client = Registries.open(registryUri);
-             Watcher watcher = client.watch(SERVICE)) {
+             Watcher watcher = client.watch(SERVICE);
+             Selector selector = Selector.builder(SERVICE, "http").balancer(Balancer.roundRobin()).build()) {
             out.println("  " + one + " and " + two + " registered");
 
-            // The client keeps the newest list from its watcher in the background, as a load balancer would.
-            AtomicReference<List<ServiceInstance>> live = new AtomicReference<>(List.of());
+            // The client feeds each new list from its watcher to its round-robin selector in the background (a
+            // selector can follow a watcher by itself; the demo also prints each list).
             BlockingQueue<List<ServiceInstance>> updates = new LinkedBlockingQueue<>();
-            Thread follower = new Thread(() -> follow(watcher, live, updates), "demo-watcher");
+            Thread follower = new Thread(() -> follow(watcher, selector, updates), "demo-watcher");
             follower.setDaemon(true);
             follower.start();
 
             awaitSize(updates, 2);
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-            AtomicInteger next = new AtomicInteger();
             for (int call = 1; call <= 4; call++) {
-                call(http, live.get(), next, call);
+                call(http, selector, call);
             }
 
             out.println("  stopping greeter-2 (it deregisters itself)");
             two.close();
             awaitSize(updates, 1);
             for (int call = 5; call <= 6; call++) {
-                call(http, live.get(), next, call);
+                call(http, selector, call);
             }
         }
         out.println("  all closed, bye");
     }
 
-    private void follow(Watcher watcher, AtomicReference<List<ServiceInstance>> live,
-                        BlockingQueue<List<ServiceInstance>> updates) {
+    private void follow(Watcher watcher, Selector selector, BlockingQueue<List<ServiceInstance>> updates) {
         try {
             while (true) {
                 List<ServiceInstance> list = watcher.next();
-                live.set(list);
+                selector.update(list);
                 updates.add(list);
             }
         } catch (WatcherClosedException | InterruptedException e) {
@@ -127,13 +127,18 @@ public final class GreeterDemo {
         }
     }
 
-    private void call(HttpClient http, List<ServiceInstance> instances, AtomicInteger next, int call)
-            throws IOException, InterruptedException {
-        ServiceInstance target = instances.get(Math.floorMod(next.getAndIncrement(), instances.size()));
-        URI endpoint = target.endpoint("http").orElseThrow();
-        HttpResponse<String> reply = http.send(HttpRequest.newBuilder(endpoint.resolve("/hello")).build(),
-                HttpResponse.BodyHandlers.ofString());
-        out.println("  call " + call + " -> " + target.id() + " at " + endpoint + ": " + reply.body());
+    private void call(HttpClient http, Selector selector, int call) throws IOException, InterruptedException {
+        Selection target = selector.select();
+        URI endpoint = target.endpoint();
+        boolean ok = false;
+        try {
+            HttpResponse<String> reply = http.send(HttpRequest.newBuilder(endpoint.resolve("/hello")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            ok = reply.statusCode() == 200;
+            out.println("  call " + call + " -> " + target.instance().id() + " at " + endpoint + ": " + reply.body());
+        } finally {
+            target.done(ok);
+        }
     }
 
     private static String names(List<ServiceInstance> list) {
