@@ -8,10 +8,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.List;
@@ -26,7 +28,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * otherwise).
  *
  * <p>Failover: a call goes to the server that answered last; a transport error or a 5xx answer moves it on to the
- * next server URL, each tried once per call. The server that answers becomes the one to use next (Eureka nodes
+ * next server URL, each tried once per call (a lone server twice, unless it refused the connection or timed out). The server that answers becomes the one to use next (Eureka nodes
  * replicate to each other, so any one will do).
  *
  * <p>Threads: the client's own daemon executor ({@code roster-eureka-http-<n>}), shut down by {@link #close()}.
@@ -123,19 +125,19 @@ final class EurekaClient implements AutoCloseable {
             throw new RegistryUnavailableException(action + " failed: the eureka client is closed", null);
         }
         int first = current.get();
+        // A lone server gets a second try: a pooled connection the server has just closed fails the first one.
+        int attempts = Math.max(2, servers.size());
         Exception last = null;
-        for (int i = 0; i < servers.size(); i++) {
+        for (int i = 0; i < attempts; i++) {
             int index = (first + i) % servers.size();
             URI server = servers.get(index);
             HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + "/" + path))
                     .timeout(timeout)
                     .header("Accept", "application/json")
+                    .header("Content-Type", "application/json")
                     .header("User-Agent", EurekaInstances.AGENT_VALUE)
                     .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
                             : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
-            if (json != null) {
-                request.header("Content-Type", "application/json");
-            }
             if (authorization != null) {
                 request.header("Authorization", authorization);
             }
@@ -145,6 +147,9 @@ final class EurekaClient implements AutoCloseable {
             } catch (IOException e) {
                 last = e;
                 LOG.debug("{} at eureka {} failed: {}", action, server, e.toString());
+                if (servers.size() == 1 && (e instanceof ConnectException || e instanceof HttpTimeoutException)) {
+                    break; // down or hanging: asking the same server again would not help
+                }
                 continue;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
