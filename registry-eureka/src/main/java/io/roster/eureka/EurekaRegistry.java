@@ -2,6 +2,7 @@ package io.roster.eureka;
 
 import io.roster.InvalidOptionException;
 import io.roster.RegistryException;
+import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
 import io.roster.spi.Backoff;
@@ -12,6 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import javax.net.ssl.SSLContext;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -20,6 +22,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
@@ -52,7 +55,8 @@ import java.util.function.Consumer;
  * }</pre>
  *
  * <p>How fast a change shows depends on the server too: with its read-only response cache on (Eureka's default),
- * a server serves reads up to {@code eureka.server.response-cache-update-interval-ms} (30 s) old; a dead instance
+ * a server serves reads up to {@code eureka.server.response-cache-update-interval-ms} (30 s) old, and a read that
+ * races a register can keep the old list cached up to {@code response-cache-auto-expiration-in-seconds}; a dead instance
  * goes after its lease, which Eureka counts twice after a renewal (a bug its {@code Lease} class documents and
  * keeps), plus the server's eviction interval (60 s by default).
  */
@@ -97,8 +101,9 @@ public final class EurekaRegistry extends AbstractRegistry {
                 done.add(record);
             }
         } catch (RegistryException e) {
-            cancelQuietly(previous == null ? done : List.of()); // a half-registered new instance is withdrawn
-            throw unavailable("register " + instance.name() + "/" + instance.id(), e);
+            // A half-registered new instance is withdrawn; an update leaves the old lease running.
+            cancelQuietly(previous == null ? done : List.of());
+            throw e;
         }
         Lease old = leases.remove(key(instance));
         if (old != null) {
@@ -116,29 +121,22 @@ public final class EurekaRegistry extends AbstractRegistry {
     @Override
     protected void doDeregister(ServiceInstance instance, boolean owned) {
         Lease lease = leases.remove(key(instance));
-        List<EurekaInstances.Record> records;
         if (lease != null) {
             lease.stop();
-            records = lease.records;
-        } else {
-            records = EurekaInstances.records(instance, 1, 2); // only app and instance id are used
-        }
-        for (EurekaInstances.Record record : records) {
-            try {
+            for (EurekaInstances.Record record : lease.records) { // what was registered, whatever the caller holds
                 client.cancel(record.app(), record.instanceId());
-            } catch (RegistryException e) {
-                throw unavailable("deregister " + instance.name() + "/" + instance.id(), e);
             }
+            return;
+        }
+        String app = EurekaInstances.app(instance.name());
+        for (URI endpoint : instance.endpoints()) {
+            client.cancel(app, EurekaInstances.instanceId(app, endpoint));
         }
     }
 
     @Override
     protected List<ServiceInstance> doGetService(String name) {
-        try {
-            return read(name);
-        } catch (RegistryException e) {
-            throw unavailable("getService " + name, e);
-        }
+        return read(name); // the client's exceptions name the call and the servers tried
     }
 
     @Override
@@ -155,7 +153,7 @@ public final class EurekaRegistry extends AbstractRegistry {
         try {
             // A renewal or poll in flight ends within the request timeout; wait for it, so that no thread outlives
             // close() and nothing is sent afterwards.
-            long wait = options.timeout.toMillis() * options.servers.size() + 1000;
+            long wait = options.timeout.toMillis() * Math.max(2, options.servers.size()) + 1000;
             renewals.awaitTermination(wait, TimeUnit.MILLISECONDS);
             refreshes.awaitTermination(wait, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
@@ -173,9 +171,15 @@ public final class EurekaRegistry extends AbstractRegistry {
     }
 
     private List<ServiceInstance> read(String name) {
-        return client.application(EurekaInstances.app(name))
-                .map(body -> EurekaInstances.read(name, body, options.upOnly, this::reportBadRecord))
-                .orElse(List.of());
+        Optional<byte[]> body = client.application(EurekaInstances.app(name));
+        try {
+            return body.map(b -> EurekaInstances.read(name, b, options.upOnly, this::reportBadRecord))
+                    .orElse(List.of());
+        } catch (UncheckedIOException e) {
+            // Not Eureka answering (a proxy's error page, say): as good as no answer.
+            throw new RegistryUnavailableException("read " + name + " failed: " + description()
+                    + " answered with something that is not JSON", e);
+        }
     }
 
     private void reportBadRecord(String instanceId, String why) {

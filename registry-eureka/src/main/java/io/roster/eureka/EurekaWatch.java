@@ -53,7 +53,7 @@ final class EurekaWatch implements WatchHub.Subscription {
         List<ServiceInstance> now;
         try {
             now = fetch.apply(service);
-        } catch (RegistryException | java.io.UncheckedIOException e) {
+        } catch (RegistryException e) {
             if (!failing) {
                 LOG.warn("Watching '{}': eureka unavailable, keeping the last list until it answers: {}", service,
                         e.getMessage());

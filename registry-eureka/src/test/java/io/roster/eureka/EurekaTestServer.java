@@ -28,6 +28,9 @@ import java.util.Map;
  *   <li>{@code eureka.server.use-read-only-response-cache=false}: reads come from the read-write cache, which a
  *       register or cancel invalidates at once (the read-only cache would add up to
  *       {@code response-cache-update-interval-ms}, 30 s by default, to every change);</li>
+ *   <li>{@code eureka.server.response-cache-auto-expiration-in-seconds=1}: that read-write cache (Guava) does not
+ *       cancel a load in flight when a register invalidates it, so a read racing a register can cache the list
+ *       from before it until the entry expires, 180 s by default; tests that register while watching hit that;</li>
  *   <li>{@code eureka.server.enable-self-preservation=false} and {@code renewal-percent-threshold=0}: expired
  *       leases are evicted, all of them in one run (the threshold otherwise limits a run to 15 % of the
  *       registry);</li>
@@ -97,6 +100,7 @@ final class EurekaTestServer implements AutoCloseable {
         props.put("eureka.client.fetch-registry", "false");
         props.put("eureka.client.service-url.defaultZone", "http://127.0.0.1:" + port + "/eureka/");
         props.put("eureka.server.use-read-only-response-cache", "false");
+        props.put("eureka.server.response-cache-auto-expiration-in-seconds", "1");
         props.put("eureka.server.enable-self-preservation", "false");
         props.put("eureka.server.renewal-percent-threshold", "0");
         props.put("eureka.server.eviction-interval-timer-in-ms", EVICTION_INTERVAL.toMillis());
