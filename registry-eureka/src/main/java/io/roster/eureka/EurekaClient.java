@@ -28,8 +28,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * otherwise).
  *
  * <p>Failover: a call goes to the server that answered last; a transport error or a 5xx answer moves it on to the
- * next server URL, each tried once per call (a lone server twice, unless it refused the connection or timed out). The server that answers becomes the one to use next (Eureka nodes
- * replicate to each other, so any one will do).
+ * next server URL, each tried once per call (a lone server twice, unless it refused the connection or timed out).
+ * The server that answers becomes the one to use next (Eureka nodes replicate to each other, so any one will do).
  *
  * <p>Threads: the client's own daemon executor ({@code roster-eureka-http-<n>}), shut down by {@link #close()}.
  * The JDK's selector thread ends with the client: on Java 21+ by {@code HttpClient.close()}, on Java 17 (which has

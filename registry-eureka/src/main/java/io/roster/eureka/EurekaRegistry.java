@@ -56,9 +56,9 @@ import java.util.function.Consumer;
  *
  * <p>How fast a change shows depends on the server too: with its read-only response cache on (Eureka's default),
  * a server serves reads up to {@code eureka.server.response-cache-update-interval-ms} (30 s) old, and a read that
- * races a register can keep the old list cached up to {@code response-cache-auto-expiration-in-seconds}; a dead instance
- * goes after its lease, which Eureka counts twice after a renewal (a bug its {@code Lease} class documents and
- * keeps), plus the server's eviction interval (60 s by default).
+ * races a register can keep the old list cached up to {@code response-cache-auto-expiration-in-seconds} (180 s);
+ * a dead instance goes after its lease, which Eureka counts twice after a renewal (a bug its {@code Lease} class
+ * documents and keeps), plus the server's eviction interval (60 s by default).
  */
 public final class EurekaRegistry extends AbstractRegistry {
     private static final Logger LOG = LoggerFactory.getLogger(EurekaRegistry.class);

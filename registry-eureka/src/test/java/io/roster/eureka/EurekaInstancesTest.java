@@ -13,8 +13,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** The Eureka layout both ways, without a server: the exact JSON written, and what is read from other clients. */
 class EurekaInstancesTest {
-    private static final String DATA_CENTER =
-            "\"dataCenterInfo\":{\"name\":\"MyOwn\",\"@class\":\"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo\"}";
+    private static final String DATA_CENTER = "\"dataCenterInfo\":{\"name\":\"MyOwn\","
+            + "\"@class\":\"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo\"}";
 
     /**
      * Golden: what Kratos's Go registry sends for an instance with two endpoints and metadata (its struct's field
@@ -109,7 +109,8 @@ class EurekaInstancesTest {
                 // an id the core rules refuse
                 + "," + kratos("10.0.0.8:SVC:9000", "grpc://10.0.0.8:9000", "bad/id", "v1", "", "UP", 1)
                 // a Spring Cloud client, empty metadata as Eureka's codec writes it, secure port enabled
-                + ",{\"instanceId\":\"host-a:svc:8080\",\"hostName\":\"host-a\",\"app\":\"SVC\",\"ipAddr\":\"10.0.0.9\","
+                + ",{\"instanceId\":\"host-a:svc:8080\",\"hostName\":\"host-a\",\"app\":\"SVC\","
+                + "\"ipAddr\":\"10.0.0.9\","
                 + "\"status\":\"UP\",\"port\":{\"$\":8080,\"@enabled\":\"true\"},"
                 + "\"securePort\":{\"$\":\"8443\",\"@enabled\":true},"
                 + "\"metadata\":{\"@class\":\"java.util.Collections$EmptyMap\"}}"
@@ -143,7 +144,8 @@ class EurekaInstancesTest {
                                  String status, long dirty) {
         return "{\"instanceId\":\"" + instanceId + "\",\"app\":\"SVC\",\"status\":\"" + status + "\","
                 + "\"lastDirtyTimestamp\":\"" + dirty + "\",\"metadata\":{\"Endpoints\":\"" + endpoint + "\","
-                + "\"ID\":\"" + id + "\",\"Name\":\"svc\",\"Version\":\"" + version + "\",\"agent\":\"go-eureka-client\""
+                + "\"ID\":\"" + id + "\",\"Name\":\"svc\",\"Version\":\"" + version + "\","
+                + "\"agent\":\"go-eureka-client\""
                 + (extra.isEmpty() ? "" : "," + extra) + "}}";
     }
 

@@ -37,7 +37,8 @@ class EurekaRegistryProviderTest {
                 URI.create("http://a:8761/eureka"), URI.create("http://b:8761/eureka"));
         assertThat(servers("eureka://a:8761")).containsExactly(URI.create("http://a:8761/eureka"));
         assertThat(servers("eureka://a:8761/")).containsExactly(URI.create("http://a:8761"));
-        assertThat(servers("eureka://[::1]:8761/eureka?tls=true")).containsExactly(URI.create("https://[::1]:8761/eureka"));
+        assertThat(servers("eureka://[::1]:8761/eureka?tls=true"))
+                .containsExactly(URI.create("https://[::1]:8761/eureka"));
     }
 
     @Test
