@@ -48,12 +48,14 @@ final class EurekaTestServer implements AutoCloseable {
     private final int port;
     private final String user;
     private final String password;
+    private final TestCertificate certificate;
     private volatile ConfigurableApplicationContext context;
 
-    private EurekaTestServer(int port, String user, String password) {
+    private EurekaTestServer(int port, String user, String password, TestCertificate certificate) {
         this.port = port;
         this.user = user;
         this.password = password;
+        this.certificate = certificate;
     }
 
     /**
@@ -63,22 +65,23 @@ final class EurekaTestServer implements AutoCloseable {
      * @return the running server
      */
     static EurekaTestServer start(int port) {
-        EurekaTestServer server = new EurekaTestServer(port, null, null);
+        EurekaTestServer server = new EurekaTestServer(port, null, null, null);
         server.start();
         return server;
     }
 
     /**
-     * Starts a server that requires HTTP basic authentication (Spring Security), as Spring's docs recommend
-     * for a secured Eureka server: every request authenticated, CSRF off so that clients can POST.
+     * Starts a server secured as Spring's docs recommend: HTTPS only, and HTTP basic authentication (Spring
+     * Security) on every request, CSRF off so that clients can POST.
      *
      * @param port a free port
      * @param user the user
      * @param password the password
+     * @param certificate the server's TLS key and certificate
      * @return the running server
      */
-    static EurekaTestServer startSecured(int port, String user, String password) {
-        EurekaTestServer server = new EurekaTestServer(port, user, password);
+    static EurekaTestServer startSecured(int port, String user, String password, TestCertificate certificate) {
+        EurekaTestServer server = new EurekaTestServer(port, user, password, certificate);
         server.start();
         return server;
     }
@@ -112,6 +115,12 @@ final class EurekaTestServer implements AutoCloseable {
             props.put("spring.security.user.name", user);
             props.put("spring.security.user.password", password);
         }
+        if (certificate != null) {
+            props.put("server.ssl.key-store", certificate.keyStore().toUri().toString());
+            props.put("server.ssl.key-store-type", "PKCS12");
+            props.put("server.ssl.key-store-password", TestCertificate.STORE_PASSWORD);
+            props.put("server.ssl.key-alias", TestCertificate.ALIAS);
+        }
         context = new SpringApplicationBuilder(config)
                 .properties(props)
                 .registerShutdownHook(false)
@@ -127,12 +136,6 @@ final class EurekaTestServer implements AutoCloseable {
         }
     }
 
-    /** Stops the server and starts an empty one on the same port. */
-    void restart() {
-        stop();
-        start();
-    }
-
     @Override
     public void close() {
         stop();
@@ -145,10 +148,10 @@ final class EurekaTestServer implements AutoCloseable {
     /**
      * Returns the server's base URL, as clients configure it.
      *
-     * @return {@code http://127.0.0.1:<port>/eureka}
+     * @return {@code http://127.0.0.1:<port>/eureka}, {@code https://…} with TLS
      */
     URI url() {
-        return URI.create("http://127.0.0.1:" + port + "/eureka");
+        return URI.create((certificate == null ? "http" : "https") + "://127.0.0.1:" + port + "/eureka");
     }
 
     /**
