@@ -7,6 +7,7 @@ import io.roster.spi.DaemonThreadFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import javax.net.ssl.SSLHandshakeException;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
@@ -28,7 +29,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * otherwise).
  *
  * <p>Failover: a call goes to the server that answered last; a transport error or a 5xx answer moves it on to the
- * next server URL, each tried once per call (a lone server twice, unless it refused the connection or timed out).
+ * next server URL, each tried once per call (a lone server twice, unless it refused the connection, timed out or
+ * failed the TLS handshake).
  * The server that answers becomes the one to use next (Eureka nodes replicate to each other, so any one will do).
  *
  * <p>Threads: the client's own daemon executor ({@code roster-eureka-http-<n>}), shut down by {@link #close()}.
@@ -147,8 +149,9 @@ final class EurekaClient implements AutoCloseable {
             } catch (IOException e) {
                 last = e;
                 LOG.debug("{} at eureka {} failed: {}", action, server, e.toString());
-                if (servers.size() == 1 && (e instanceof ConnectException || e instanceof HttpTimeoutException)) {
-                    break; // down or hanging: asking the same server again would not help
+                if (servers.size() == 1 && (e instanceof ConnectException || e instanceof HttpTimeoutException
+                        || e instanceof SSLHandshakeException)) {
+                    break; // down, hanging or untrusted: asking the same server again would not help
                 }
                 continue;
             } catch (InterruptedException e) {
