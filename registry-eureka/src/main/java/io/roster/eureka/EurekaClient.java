@@ -166,10 +166,15 @@ final class EurekaClient implements AutoCloseable {
             if (index != first && current.compareAndSet(first, index)) {
                 LOG.info("eureka {} did not answer, using {} from now on", servers.get(first), server);
             }
-            if (response.statusCode() == 401 || response.statusCode() == 403) {
-                throw new RegistryAccessDeniedException(action + " refused by eureka " + server + ": HTTP "
-                        + response.statusCode() + (authorization == null ? " (no credentials were given)"
-                        : " (check the user and password)"), null);
+            if (response.statusCode() == 401) {
+                throw new RegistryAccessDeniedException(action + " refused by eureka " + server + ": HTTP 401 "
+                        + (authorization == null ? "(no credentials were given)" : "(check the user and password)"),
+                        null);
+            }
+            if (response.statusCode() == 403) {
+                throw new RegistryAccessDeniedException(action + " refused by eureka " + server + ": HTTP 403 (the "
+                        + "user may lack permission, the server may demand a CSRF token, or a server that started "
+                        + "without peers refuses reads for eureka.server.wait-time-in-ms-when-sync-empty)", null);
             }
             return response;
         }
