@@ -1,0 +1,244 @@
+package io.roster.eureka;
+
+import io.roster.RegistryAccessDeniedException;
+import io.roster.RegistryException;
+import io.roster.RegistryUnavailableException;
+import io.roster.spi.DaemonThreadFactory;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.net.ssl.SSLHandshakeException;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Eureka's REST API ({@code POST/PUT/DELETE apps/<APP>[/<instanceId>]}, {@code GET apps/<APP>}) over the JDK
+ * {@code HttpClient}, in JSON ({@code Accept} and {@code Content-Type: application/json}; Eureka answers XML
+ * otherwise).
+ *
+ * <p>Failover: a call goes to the server that answered last; a transport error or a 5xx answer moves it on to the
+ * next server URL, each tried once per call (a lone server twice, unless it refused the connection, timed out or
+ * failed the TLS handshake).
+ * The server that answers becomes the one to use next (Eureka nodes replicate to each other, so any one will do).
+ *
+ * <p>Threads: the client's own daemon executor ({@code roster-eureka-http-<n>}), shut down by {@link #close()}.
+ * The JDK's selector thread ends with the client: on Java 21+ by {@code HttpClient.close()}, on Java 17 (which has
+ * no {@code close()}) when the client is garbage-collected, so {@link #close()} also drops the reference.
+ */
+final class EurekaClient implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(EurekaClient.class);
+    private static final int SNIPPET = 200;
+
+    private final List<URI> servers;
+    private final String authorization;
+    private final java.time.Duration timeout;
+    private final ExecutorService executor;
+    private final AtomicInteger current = new AtomicInteger();
+    private volatile HttpClient http;
+
+    EurekaClient(EurekaOptions options) {
+        this.servers = options.servers;
+        this.timeout = options.timeout;
+        this.authorization = options.user == null ? null : "Basic " + Base64.getEncoder().encodeToString(
+                (options.user + ":" + options.password).getBytes(StandardCharsets.UTF_8));
+        this.executor = Executors.newCachedThreadPool(new DaemonThreadFactory("roster-eureka-http"));
+        HttpClient.Builder builder = HttpClient.newBuilder()
+                .executor(executor)
+                .version(HttpClient.Version.HTTP_1_1) // no h2c upgrade dance with Tomcat on every new connection
+                .connectTimeout(options.timeout)
+                .followRedirects(HttpClient.Redirect.NEVER);
+        if (options.sslContext != null) {
+            builder.sslContext(options.sslContext);
+        }
+        this.http = builder.build();
+    }
+
+    /**
+     * Registers (or replaces) one Eureka instance.
+     *
+     * @throws RegistryException when no server accepts it
+     */
+    void register(EurekaInstances.Record record) {
+        HttpResponse<byte[]> response = call("POST", "apps/" + segment(record.app()), record.json(),
+                "register " + record.instanceId());
+        expect(response, "register " + record.instanceId(), 200, 204);
+    }
+
+    /**
+     * Renews one lease.
+     *
+     * @return false when the server does not know the instance (restarted, or evicted it): register it again
+     * @throws RegistryException when no server answers
+     */
+    boolean renew(String app, String instanceId) {
+        String action = "renew " + instanceId;
+        HttpResponse<byte[]> response = call("PUT", path(app, instanceId), null, action);
+        if (response.statusCode() == 404) {
+            return false;
+        }
+        expect(response, action, 200);
+        return true;
+    }
+
+    /**
+     * Removes one Eureka instance; an unknown one is no error.
+     *
+     * @throws RegistryException when no server answers
+     */
+    void cancel(String app, String instanceId) {
+        String action = "deregister " + instanceId;
+        HttpResponse<byte[]> response = call("DELETE", path(app, instanceId), null, action);
+        if (response.statusCode() != 404) {
+            expect(response, action, 200);
+        }
+    }
+
+    /**
+     * Reads one application.
+     *
+     * @return the JSON answer, or empty when the server knows no such application
+     * @throws RegistryException when no server answers
+     */
+    Optional<byte[]> application(String app) {
+        String action = "read application " + app;
+        HttpResponse<byte[]> response = call("GET", "apps/" + segment(app), null, action);
+        if (response.statusCode() == 404) {
+            return Optional.empty();
+        }
+        expect(response, action, 200);
+        return Optional.of(response.body());
+    }
+
+    private HttpResponse<byte[]> call(String method, String path, String json, String action) {
+        HttpClient client = http;
+        if (client == null) {
+            throw new RegistryUnavailableException(action + " failed: the eureka client is closed", null);
+        }
+        int first = current.get();
+        // A lone server gets a second try: a pooled connection the server has just closed fails the first one.
+        int attempts = Math.max(2, servers.size());
+        Exception last = null;
+        for (int i = 0; i < attempts; i++) {
+            int index = (first + i) % servers.size();
+            URI server = servers.get(index);
+            HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + "/" + path))
+                    .timeout(timeout)
+                    .header("Accept", "application/json")
+                    .header("Content-Type", "application/json")
+                    .header("User-Agent", EurekaInstances.AGENT_VALUE)
+                    .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
+                            : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
+            if (authorization != null) {
+                request.header("Authorization", authorization);
+            }
+            HttpResponse<byte[]> response;
+            try {
+                response = client.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+            } catch (IOException e) {
+                last = e;
+                LOG.debug("{} at eureka {} failed: {}", action, server, e.toString());
+                if (servers.size() == 1 && (e instanceof ConnectException || e instanceof HttpTimeoutException
+                        || e instanceof SSLHandshakeException)) {
+                    break; // down, hanging or untrusted: asking the same server again would not help
+                }
+                continue;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RegistryUnavailableException(action + " interrupted", e);
+            }
+            if (response.statusCode() >= 500) {
+                last = new IOException("HTTP " + response.statusCode() + snippet(response));
+                LOG.debug("{} at eureka {} failed: {}", action, server, last.getMessage());
+                continue;
+            }
+            if (index != first && current.compareAndSet(first, index)) {
+                LOG.info("eureka {} did not answer, using {} from now on", servers.get(first), server);
+            }
+            if (response.statusCode() == 401) {
+                throw new RegistryAccessDeniedException(action + " refused by eureka " + server + ": HTTP 401 "
+                        + (authorization == null ? "(no credentials were given)" : "(check the user and password)"),
+                        null);
+            }
+            if (response.statusCode() == 403) {
+                throw new RegistryAccessDeniedException(action + " refused by eureka " + server + ": HTTP 403 (the "
+                        + "user may lack permission, the server may demand a CSRF token, or a server that started "
+                        + "without peers refuses reads for eureka.server.wait-time-in-ms-when-sync-empty)", null);
+            }
+            return response;
+        }
+        throw new RegistryUnavailableException(action + " failed: no eureka server answered (tried " + servers
+                + "); last error: " + last, last);
+    }
+
+    private static void expect(HttpResponse<byte[]> response, String action, int... ok) {
+        for (int code : ok) {
+            if (response.statusCode() == code) {
+                return;
+            }
+        }
+        throw new RegistryException(action + " rejected by eureka " + response.uri() + ": HTTP "
+                + response.statusCode() + snippet(response));
+    }
+
+    private static String snippet(HttpResponse<byte[]> response) {
+        byte[] body = response.body();
+        if (body == null || body.length == 0) {
+            return "";
+        }
+        String text = new String(body, StandardCharsets.UTF_8).strip();
+        return " " + (text.length() > SNIPPET ? text.substring(0, SNIPPET) + "…" : text);
+    }
+
+    private static String path(String app, String instanceId) {
+        return "apps/" + segment(app) + "/" + segment(instanceId);
+    }
+
+    /** Percent-encodes a path segment: everything but RFC 3986 unreserved characters and ':'. */
+    static String segment(String text) {
+        StringBuilder sb = new StringBuilder(text.length() + 8);
+        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+            int c = b & 0xff;
+            if (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || "-._~:".indexOf(c) >= 0) {
+                sb.append((char) c);
+            } else {
+                sb.append('%').append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
+                        .append(Character.toUpperCase(Character.forDigit(c & 15, 16)));
+            }
+        }
+        return sb.toString();
+    }
+
+    /**
+     * Releases the executor and the JDK client. Calls made afterwards fail.
+     */
+    @Override
+    public void close() {
+        HttpClient client = http;
+        http = null; // on Java 17 the selector thread ends once the client is unreachable
+        if (client instanceof AutoCloseable) { // Java 21+
+            try {
+                ((AutoCloseable) client).close();
+            } catch (Exception e) {
+                LOG.debug("closing the HTTP client failed: {}", e.toString());
+            }
+        }
+        executor.shutdownNow();
+    }
+
+    @Override
+    public String toString() {
+        return "EurekaClient{servers=" + servers + (authorization == null ? "" : ", basic auth") + "}";
+    }
+}
