@@ -207,6 +207,11 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         abandon();
     }
 
+    /** Returns the Curator client, for tests that break its session. */
+    CuratorFramework curator() {
+        return client;
+    }
+
     private void connectionChanged(ConnectionState state) {
         if (state.isConnected()) {
             recovery.trigger(); // a no-op while nothing is registered
