@@ -20,6 +20,7 @@ final class Sessions {
                 .sessionTimeoutMs(10_000).connectionTimeoutMs(5_000).retryPolicy(new RetryOneTime(100)).build();
         client.start();
         if (!client.blockUntilConnected(10, TimeUnit.SECONDS)) {
+            client.close();
             throw new IllegalStateException("plain client could not connect to " + connectString);
         }
         return client;
