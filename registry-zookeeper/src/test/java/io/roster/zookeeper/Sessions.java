@@ -6,6 +6,7 @@ import org.apache.curator.retry.RetryOneTime;
 import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.ZooKeeper;
 
+import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -16,8 +17,17 @@ final class Sessions {
 
     /** A plain, started Curator client; close it after use. */
     static CuratorFramework plainClient(String connectString) throws InterruptedException {
-        CuratorFramework client = CuratorFrameworkFactory.builder().connectString(connectString)
-                .sessionTimeoutMs(10_000).connectionTimeoutMs(5_000).retryPolicy(new RetryOneTime(100)).build();
+        return plainClient(connectString, null);
+    }
+
+    /** A plain, started Curator client authenticated with digest {@code user:password}; close it after use. */
+    static CuratorFramework plainClient(String connectString, String digest) throws InterruptedException {
+        CuratorFrameworkFactory.Builder builder = CuratorFrameworkFactory.builder().connectString(connectString)
+                .sessionTimeoutMs(10_000).connectionTimeoutMs(5_000).retryPolicy(new RetryOneTime(100));
+        if (digest != null) {
+            builder.authorization("digest", digest.getBytes(StandardCharsets.UTF_8));
+        }
+        CuratorFramework client = builder.build();
         client.start();
         if (!client.blockUntilConnected(10, TimeUnit.SECONDS)) {
             client.close();
