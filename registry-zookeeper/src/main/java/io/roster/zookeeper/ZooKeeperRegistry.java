@@ -131,7 +131,8 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
     @Override
     protected void doDeregister(ServiceInstance instance, boolean owned) {
         try {
-            ZooKeeperNodes.record(instance);
+            ZooKeeperNodes.checkPathElement("name", instance.name());
+            ZooKeeperNodes.checkPathElement("id", instance.id());
         } catch (InvalidInstanceException e) {
             return; // ZooKeeper cannot hold such a node, so there is nothing to delete
         }
@@ -409,10 +410,10 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         private CuratorFramework connect() {
             Duration session = sessionTimeout == null ? DEFAULT_SESSION_TIMEOUT : sessionTimeout;
             Duration connection = connectionTimeout == null ? DEFAULT_CONNECTION_TIMEOUT : connectionTimeout;
-            int connectionMs = millis("connectionTimeout", connection);
+            int connectionMs = (int) connection.toMillis();
             CuratorFrameworkFactory.Builder b = CuratorFrameworkFactory.builder()
                     .connectString(connectString)
-                    .sessionTimeoutMs(millis("sessionTimeout", session))
+                    .sessionTimeoutMs((int) session.toMillis())
                     .connectionTimeoutMs(connectionMs)
                     // An operation waits for a connection up to the timeout, retrying across short losses.
                     .retryPolicy(new RetryUntilElapsed(connectionMs, 100))
@@ -460,19 +461,11 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
 
         private static Duration positive(String name, Duration value) {
             Objects.requireNonNull(value, name);
-            if (value.isZero() || value.isNegative()) {
-                throw new InvalidOptionException(name, "zookeeper " + name + " must be positive, was "
-                        + Durations.format(value));
+            if (value.isNegative() || value.toMillis() < 1 || value.toMillis() > Integer.MAX_VALUE) {
+                throw new InvalidOptionException(name, "zookeeper " + name + " must be between 1ms and "
+                        + Integer.MAX_VALUE + "ms, was " + value);
             }
             return value;
-        }
-
-        private static int millis(String name, Duration value) {
-            if (value.toMillis() < 1 || value.toMillis() > Integer.MAX_VALUE) {
-                throw new InvalidOptionException(name, "zookeeper " + name + " must be between 1 ms and "
-                        + Integer.MAX_VALUE + " ms, was " + Durations.format(value));
-            }
-            return (int) value.toMillis();
         }
 
         /**

@@ -10,13 +10,10 @@ import io.roster.testkit.Watching;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.retry.RetryOneTime;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.ZooDefs;
 import org.apache.zookeeper.data.ACL;
 import org.apache.zookeeper.data.Id;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -32,22 +29,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** With digest credentials, our nodes are ours alone, refused by the server itself to anyone else. */
-class ZooKeeperDigestAclTest {
+class ZooKeeperDigestAclTest extends StandaloneServerTest {
     private static final Duration BOUND = Duration.ofSeconds(10);
-    private static TestingServer server;
-    private static CuratorFramework anonymous;
-
-    @BeforeAll
-    static void start() throws Exception {
-        server = ZooKeeperServers.standalone();
-        anonymous = Sessions.plainClient(server.getConnectString());
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        anonymous.close();
-        server.close();
-    }
 
     /** Kratos's zk.DigestACL identity, computed independently: user:base64(sha1(user:password)). */
     private static List<ACL> kratosDigestAcl(String user, String password) throws Exception {
@@ -70,11 +53,11 @@ class ZooKeeperDigestAclTest {
             for (String p : List.of(root, root + "/" + service, path)) {
                 assertThat(owner.getACL().forPath(p)).as("ACL of " + p).isEqualTo(expected);
             }
-            assertThatThrownBy(() -> anonymous.delete().forPath(path)).isInstanceOf(KeeperException.NoAuthException.class);
-            assertThatThrownBy(() -> anonymous.setData().forPath(path, "{}".getBytes()))
+            assertThatThrownBy(() -> plain.delete().forPath(path)).isInstanceOf(KeeperException.NoAuthException.class);
+            assertThatThrownBy(() -> plain.setData().forPath(path, "{}".getBytes()))
                     .isInstanceOf(KeeperException.NoAuthException.class);
-            assertThatThrownBy(() -> anonymous.getData().forPath(path)).isInstanceOf(KeeperException.NoAuthException.class);
-            assertThatThrownBy(() -> anonymous.create().forPath(root + "/" + service + "/intruder"))
+            assertThatThrownBy(() -> plain.getData().forPath(path)).isInstanceOf(KeeperException.NoAuthException.class);
+            assertThatThrownBy(() -> plain.create().forPath(root + "/" + service + "/intruder"))
                     .isInstanceOf(KeeperException.NoAuthException.class);
 
             for (String stranger : List.of("zookeeper://" + server.getConnectString() + root,
@@ -95,7 +78,7 @@ class ZooKeeperDigestAclTest {
                 registry.deregister(instance);
                 Watching.awaitIds(watcher, BOUND, Set.of());
             }
-            assertThat(anonymous.checkExists().forPath(path)).as("deleted by its owner").isNull();
+            assertThat(plain.checkExists().forPath(path)).as("deleted by its owner").isNull();
         }
     }
 
@@ -114,7 +97,7 @@ class ZooKeeperDigestAclTest {
                 registry.register(TestInstances.of(service, "i-1"));
                 assertThat(client.getACL().forPath(root + "/" + service + "/i-1"))
                         .isEqualTo(kratosDigestAcl("ops", "pw"));
-                assertThatThrownBy(() -> anonymous.delete().forPath(root + "/" + service + "/i-1"))
+                assertThatThrownBy(() -> plain.delete().forPath(root + "/" + service + "/i-1"))
                         .isInstanceOf(KeeperException.NoAuthException.class);
                 assertThat(Watching.ids(registry.getService(service))).containsExactly("i-1");
             }

@@ -1,6 +1,5 @@
 package io.roster.zookeeper;
 
-import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
@@ -8,19 +7,13 @@ import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.state.ConnectionState;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.data.Stat;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
@@ -35,37 +28,15 @@ import static org.awaitility.Awaitility.await;
  * shown by a watcher of another registry.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
-class ZooKeeperRecoveryTest {
+class ZooKeeperRecoveryTest extends StandaloneServerTest {
     private static final Duration BOUND = Duration.ofSeconds(20);
-    private static TestingServer server;
-    private static CuratorFramework plain;
-    private final List<Registry> opened = new ArrayList<>();
 
-    @BeforeAll
-    static void start() throws Exception {
-        server = ZooKeeperServers.standalone();
-        plain = Sessions.plainClient(server.getConnectString());
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        plain.close();
-        server.close();
-    }
-
-    @AfterEach
-    void closeRegistries() {
-        opened.forEach(Registry::close);
-    }
-
-    private ZooKeeperRegistry open(String options) {
-        Registry registry = Registries.open("zookeeper://" + server.getConnectString() + "/recovery?" + options);
-        opened.add(registry);
-        return (ZooKeeperRegistry) registry;
+    private ZooKeeperRegistry openWith(String options) {
+        return open("/recovery?" + options);
     }
 
     private ZooKeeperRegistry open() {
-        return open("sessionTimeout=3s&connectionTimeout=2s");
+        return openWith("sessionTimeout=3s&connectionTimeout=2s");
     }
 
     private static String path(ServiceInstance instance) {
@@ -157,7 +128,7 @@ class ZooKeeperRecoveryTest {
     @Test
     void d_nodeOfOurExpiredSessionStillThere_isReplacedAndSurvivesThatSessionsEnd() throws Exception {
         // A long session, so that the server holds the old one (and its node) well after the client moved on.
-        ZooKeeperRegistry registrar = open("sessionTimeout=10s&connectionTimeout=2s");
+        ZooKeeperRegistry registrar = openWith("sessionTimeout=10s&connectionTimeout=2s");
         Registry observer = open();
         String service = TestInstances.serviceName("stale");
         ServiceInstance instance = TestInstances.of(service, "i-1");
@@ -209,7 +180,7 @@ class ZooKeeperRecoveryTest {
 
     @Test
     void deregisterDuringAnOutage_nodeIsDeletedOnReconnection() throws Exception {
-        ZooKeeperRegistry registrar = open("sessionTimeout=10s&connectionTimeout=1s");
+        ZooKeeperRegistry registrar = openWith("sessionTimeout=10s&connectionTimeout=1s");
         Registry observer = open();
         String service = TestInstances.serviceName("dereg-outage");
         ServiceInstance instance = TestInstances.of(service, "i-1");
@@ -231,7 +202,7 @@ class ZooKeeperRecoveryTest {
 
     @Test
     void deregisterDuringAnOutage_newSessionDoesNotResurrectIt() throws Exception {
-        ZooKeeperRegistry registrar = open("sessionTimeout=3s&connectionTimeout=1s");
+        ZooKeeperRegistry registrar = openWith("sessionTimeout=3s&connectionTimeout=1s");
         Registry observer = open();
         String service = TestInstances.serviceName("no-resurrection");
         ServiceInstance gone = TestInstances.of(service, "gone");

@@ -41,16 +41,20 @@ final class ZooKeeperServers {
     }
 
     /**
-     * Tells whether a thread belongs to a ZooKeeper server running in this JVM (never to a client).
+     * Tells whether a thread belongs to a ZooKeeper server running in this JVM (never to a client): the names
+     * ZooKeeper 3.9's standalone server gives its threads.
      */
     static boolean isServerThread(Thread thread) {
         String name = thread.getName();
         return name.startsWith("NIOWorkerThread-")
-                || name.startsWith("NIOServerCxnFactory.")
+                || name.startsWith("NIOServerCxnFactory.AcceptThread:")
+                || name.startsWith("NIOServerCxnFactory.SelectorThread-")
                 || name.startsWith("ProcessThread(sid:")
                 || name.startsWith("SyncThread:")
-                || name.equals("SessionTracker")
+                || name.equals("ConnnectionExpirer") // sic
+                || name.equals("ContainerManagerTask")
                 || name.equals("RequestThrottler")
-                || name.equals("ConnnectionExpirer");
+                || name.equals("SessionTracker")
+                || name.equals("zkservermainrunner");
     }
 }

@@ -1,19 +1,13 @@
 package io.roster.zookeeper;
 
 import io.roster.InvalidInstanceException;
-import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.spi.InstanceJson;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
-import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -26,33 +20,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** What a watcher sees beyond the contract: data changes, the service node coming and going, foreign writers. */
-class ZooKeeperWatchTest {
+class ZooKeeperWatchTest extends StandaloneServerTest {
     private static final Duration BOUND = Duration.ofSeconds(10);
-    private static TestingServer server;
-    private static CuratorFramework plain;
-    private final List<Registry> opened = new ArrayList<>();
-
-    @BeforeAll
-    static void start() throws Exception {
-        server = ZooKeeperServers.standalone();
-        plain = Sessions.plainClient(server.getConnectString());
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        plain.close();
-        server.close();
-    }
-
-    @AfterEach
-    void closeRegistries() {
-        opened.forEach(Registry::close);
-    }
 
     private Registry open() {
-        Registry registry = Registries.open("zookeeper://" + server.getConnectString() + "/watch?sessionTimeout=3s");
-        opened.add(registry);
-        return registry;
+        return open("/watch?sessionTimeout=3s");
     }
 
     @Test

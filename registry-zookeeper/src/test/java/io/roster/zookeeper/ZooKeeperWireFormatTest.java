@@ -1,18 +1,13 @@
 package io.roster.zookeeper;
 
-import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
-import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.ZooDefs;
 import org.apache.zookeeper.data.Stat;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -23,22 +18,8 @@ import java.util.Set;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** What goes on the wire is exactly what Go Kratos writes and reads (kratos-registry.md §8 and §13). */
-class ZooKeeperWireFormatTest {
+class ZooKeeperWireFormatTest extends StandaloneServerTest {
     private static final Duration BOUND = Duration.ofSeconds(10);
-    private static TestingServer server;
-    private static CuratorFramework plain;
-
-    @BeforeAll
-    static void start() throws Exception {
-        server = ZooKeeperServers.standalone();
-        plain = Sessions.plainClient(server.getConnectString());
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        plain.close();
-        server.close();
-    }
 
     @Test
     void defaultRootPersistentServiceNodeAndEphemeralInstanceNodeWithKratosJson() throws Exception {
@@ -46,7 +27,7 @@ class ZooKeeperWireFormatTest {
         ServiceInstance instance = ServiceInstance.builder().name(service).id("golden-1").version("v1.2.3")
                 .metadata("weight", "10").metadata("region", "sh<1>")
                 .endpoint("grpc://10.0.0.5:9000").endpoint("http://10.0.0.5:8000").build();
-        try (Registry registry = Registries.open("zookeeper://" + server.getConnectString())) {
+        try (Registry registry = open("")) {
             registry.register(instance);
 
             Stat root = plain.checkExists().forPath("/microservices");
@@ -78,7 +59,7 @@ class ZooKeeperWireFormatTest {
     @Test
     void rootPathFromTheUri() throws Exception {
         String service = TestInstances.serviceName("rooted");
-        try (Registry registry = Registries.open("zookeeper://" + server.getConnectString() + "/custom/root/")) {
+        try (Registry registry = open("/custom/root/")) {
             registry.register(TestInstances.of(service, "a"));
             assertThat(plain.checkExists().forPath("/custom/root/" + service + "/a")).isNotNull();
         }
@@ -104,8 +85,7 @@ class ZooKeeperWireFormatTest {
         ServiceInstance go1 = ServiceInstance.builder().name(service).id("go-1").version("v2.0.0")
                 .endpoint("grpc://10.1.0.7:9000").endpoint("http://10.1.0.7:8000").build();
         ServiceInstance go2 = ServiceInstance.builder().name(service).id("go-2").metadata("note", "a<b&c").build();
-        try (Registry registry = Registries.open("zookeeper://" + server.getConnectString());
-             Watcher watcher = registry.watch(service)) {
+        try (Registry registry = open(""); Watcher watcher = registry.watch(service)) {
             assertThat(registry.getService(service)).containsExactly(go1, go2);
             assertThat(watcher.next(BOUND)).contains(List.of(go1, go2));
 
@@ -116,7 +96,7 @@ class ZooKeeperWireFormatTest {
 
     @Test
     void aChildGoneBetweenListAndReadIsSkipped() throws Exception {
-        try (Registry registry = Registries.open("zookeeper://" + server.getConnectString())) {
+        try (Registry registry = open("")) {
             ZooKeeperNodes nodes = new ZooKeeperNodes(((ZooKeeperRegistry) registry).curator(), "/microservices",
                     ZooDefs.Ids.OPEN_ACL_UNSAFE);
             assertThat(nodes.readInstance(TestInstances.serviceName("gone"), "listed-then-deleted")).isEmpty();
