@@ -34,10 +34,11 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
@@ -88,8 +89,8 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
     private final ConnectionStateListener connectionListener = (c, state) -> connectionChanged(state);
     private final Map<String, ZooKeeperWatch> watches = new ConcurrentHashMap<>();
     private final Watcher dispatcher = this::dispatch;
-    // Deletions that a connection loss postponed, by path; finished on reconnection. Guarded by registrationLock().
-    private final Map<String, ServiceInstance> pendingDeletes = new HashMap<>();
+    // Paths whose deletion a connection loss postponed; finished on reconnection. Guarded by registrationLock().
+    private final Set<String> pendingDeletes = new HashSet<>();
 
     private ZooKeeperRegistry(String description, CuratorFramework client, boolean ownsClient, String root,
                               List<ACL> acl) {
@@ -122,7 +123,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
             if (previous == null && isConnectionLoss(e)) {
                 // The create may have reached the server before the connection dropped: our session must not keep
                 // alive an instance whose registration the caller saw fail.
-                pendingDeletes.put(path, instance);
+                pendingDeletes.add(path);
             }
             throw failure("register " + path, e);
         }
@@ -137,12 +138,12 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
             return; // ZooKeeper cannot hold such a node, so there is nothing to delete
         }
         String path = nodes.instancePath(instance);
-        boolean ours = pendingDeletes.remove(path) != null || owned;
+        boolean ours = pendingDeletes.remove(path) || owned;
         try {
             nodes.delete(path);
         } catch (Exception e) {
             if (ours && isConnectionLoss(e)) {
-                pendingDeletes.put(path, instance);
+                pendingDeletes.add(path);
                 LOG.warn("{}: cannot delete {} now ({}); it is deleted on reconnection, or vanishes with the"
                         + " session", description(), path, e.toString());
                 return;
@@ -158,7 +159,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         }
         super.deregisterAll(instances);
         if (!pendingDeletes.isEmpty()) {
-            LOG.warn("{}: {} stay until the supplied client's session ends", description(), pendingDeletes.keySet());
+            LOG.warn("{}: {} stay until the supplied client's session ends", description(), pendingDeletes);
             pendingDeletes.clear();
         }
     }
@@ -176,11 +177,10 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
     @Override
     protected WatchHub.Subscription subscribe(String name, Consumer<List<ServiceInstance>> sink) {
         ZooKeeperNodes.checkPathElement("name", name);
-        ZooKeeperWatch[] holder = new ZooKeeperWatch[1];
-        holder[0] = new ZooKeeperWatch(client, nodes, name, sink, worker, dispatcher,
-                () -> watches.remove(name, holder[0]));
-        watches.put(name, holder[0]);
-        return holder[0].start();
+        ZooKeeperWatch watch = new ZooKeeperWatch(client, nodes, name, sink, worker, dispatcher,
+                closed -> watches.remove(name, closed));
+        watches.put(name, watch);
+        return watch.start();
     }
 
     private void dispatch(WatchedEvent event) {
@@ -202,7 +202,8 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
     }
 
     /**
-     * Dies as a crashed process would, for tests: nothing is deregistered, the session is simply closed.
+     * Stops without deregistering, for tests of a dead process: the session is closed, and the server drops its
+     * ephemeral nodes with it (a crashed process's would go when its session expires).
      */
     void kill() {
         abandon();
@@ -222,7 +223,8 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
                 LOG.info("{}: connection lost; instances stay registered while the session lives", description());
                 break;
             case LOST:
-                LOG.warn("{}: session lost; its instances are registered again on the next session", description());
+                LOG.warn("{}: session lost; registered instances are written again on the next session",
+                        description());
                 break;
             default:
                 break;
@@ -236,7 +238,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
             if (isClosed() || !client.getZookeeperClient().isConnected()) {
                 return; // the next RECONNECTED triggers another run
             }
-            for (Iterator<String> it = pendingDeletes.keySet().iterator(); it.hasNext(); ) {
+            for (Iterator<String> it = pendingDeletes.iterator(); it.hasNext(); ) {
                 nodes.deleteIfOwned(it.next());
                 it.remove();
             }

@@ -5,7 +5,6 @@ import io.roster.spi.Backoff;
 import io.roster.spi.RetryTask;
 import io.roster.spi.WatchHub;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.state.ConnectionStateListener;
 import org.apache.curator.utils.ZKPaths;
 import org.apache.zookeeper.AddWatchMode;
@@ -50,7 +49,7 @@ final class ZooKeeperWatch implements WatchHub.Subscription {
     private final Consumer<List<ServiceInstance>> sink;
     private final RetryTask reader;
     private final Watcher dispatcher;
-    private final Runnable onClose;
+    private final Consumer<ZooKeeperWatch> onClose;
     private final ConnectionStateListener connectionListener = (c, state) -> {
         if (state.isConnected()) {
             readAllSoon();
@@ -70,11 +69,11 @@ final class ZooKeeperWatch implements WatchHub.Subscription {
      *
      * @param dispatcher the watcher to set on the service path; it must route the service's events to
      *     {@link #changed}
-     * @param onClose run once on close, to stop routing events here
+     * @param onClose called once on close, to stop routing events here
      */
     ZooKeeperWatch(CuratorFramework client, ZooKeeperNodes nodes, String service,
                    Consumer<List<ServiceInstance>> sink, ScheduledExecutorService worker, Watcher dispatcher,
-                   Runnable onClose) {
+                   Consumer<ZooKeeperWatch> onClose) {
         this.client = client;
         this.nodes = nodes;
         this.service = service;
@@ -188,6 +187,6 @@ final class ZooKeeperWatch implements WatchHub.Subscription {
         }
         client.getConnectionStateListenable().removeListener(connectionListener);
         reader.close();
-        onClose.run();
+        onClose.accept(this);
     }
 }
