@@ -241,12 +241,40 @@ final class EtcdServer implements AutoCloseable {
     synchronized void pause() {
         signal("STOP");
         paused = true;
+        // kill returns once the signal is queued; the process's threads stop a moment later. Wait until every
+        // task is stopped, or a request sent right after pause() may still be answered.
+        awaitTaskStates(true);
     }
 
     /** Thaws a {@link #pause() paused} member (SIGCONT). */
     synchronized void resume() {
         signal("CONT");
         paused = false;
+        awaitTaskStates(false);
+    }
+
+    /** Waits until every thread of the process is (or no thread is) in state T, as /proc tells. */
+    private void awaitTaskStates(boolean stopped) {
+        Path tasks = Path.of("/proc", Long.toString(process.pid()), "task");
+        if (!Files.isDirectory(tasks)) {
+            return; // no /proc (not Linux): nothing to wait for
+        }
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(5)).until(() -> {
+            try (Stream<Path> list = Files.list(tasks)) {
+                return list.allMatch(task -> isStopped(task) == stopped);
+            }
+        });
+    }
+
+    private static boolean isStopped(Path task) {
+        try {
+            String stat = Files.readString(task.resolve("stat"));
+            // The state is the field after the parenthesised command name, which may itself contain spaces.
+            char state = stat.charAt(stat.lastIndexOf(')') + 2);
+            return state == 'T' || state == 't';
+        } catch (IOException e) {
+            return true; // the thread has ended meanwhile: it runs no request
+        }
     }
 
     private void signal(String signal) {
