@@ -99,6 +99,7 @@ final class ConsulStandIn implements AutoCloseable {
     private long index = 100;
     private boolean running;
     private boolean zeroIndex;
+    private int held;
     private final Map<String, Service> services = new LinkedHashMap<>();
     private final Map<String, Check> checks = new LinkedHashMap<>();
     private final List<Query> queries = new ArrayList<>();
@@ -289,6 +290,13 @@ final class ConsulStandIn implements AutoCloseable {
                 }
             }
             return result;
+        }
+    }
+
+    /** The number of blocking queries being held right now. */
+    int heldQueries() {
+        synchronized (lock) {
+            return held;
         }
     }
 
@@ -572,17 +580,20 @@ final class ConsulStandIn implements AutoCloseable {
         long answerIndex;
         synchronized (lock) {
             long deadline = start + wait.toNanos() + jitter;
-            while (want > 0 && index <= want && running) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    break;
-                }
-                try {
+            held++;
+            try {
+                while (want > 0 && index <= want && running) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        break;
+                    }
                     TimeUnit.NANOSECONDS.timedWait(lock, left);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
                 }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } finally {
+                held--;
             }
             if (!running) {
                 return; // stopping: the connection drops
