@@ -25,8 +25,8 @@ import java.util.function.Consumer;
  * <p>Consul's rules for blocking queries (api-docs/features/blocking, "Implementation Details"):
  * <ul>
  *   <li>the next query waits on the {@code X-Consul-Index} of the last answer;</li>
+ *   <li>0 is never waited on after the first answer: an index of 0 or less waits on 1;</li>
  *   <li>an index lower than the previous one (restored snapshot, restarted agent) resets to 0, a fresh read;</li>
- *   <li>0 is never used after the first answer: an index of 0 or less waits on 1;</li>
  *   <li>queries are rate-limited: at most one per {@link #MIN_GAP}, and failed ones back off (100 ms doubling to
  *       5 s). After a failure the next query uses index 0: the agent may have restarted with a lower index, on
  *       which a blocking query would wait a whole {@code wait} before the reset above could happen.</li>
@@ -95,10 +95,10 @@ final class ConsulWatch implements WatchHub.Subscription {
      * @return 0 to start over when the index went backwards, at least 1 otherwise
      */
     static long nextIndex(long previous, long returned) {
-        if (returned < previous) {
-            return 0;
+        if (returned <= 0) {
+            return 1;
         }
-        return Math.max(returned, 1);
+        return returned < previous ? 0 : returned;
     }
 
     private void query() {

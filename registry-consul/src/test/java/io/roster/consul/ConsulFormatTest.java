@@ -200,6 +200,7 @@ class ConsulFormatTest {
         assertThat(ConsulWatch.nextIndex(42, 42)).as("wait ended, nothing changed").isEqualTo(42);
         assertThat(ConsulWatch.nextIndex(42, 7)).as("went backwards: start over").isZero();
         assertThat(ConsulWatch.nextIndex(0, 0)).as("never 0 after the first answer").isEqualTo(1);
+        assertThat(ConsulWatch.nextIndex(42, 0)).as("0 is never waited on, even going backwards").isEqualTo(1);
     }
 
     private static List<ServiceInstance> read(String json) throws IOException {
