@@ -17,6 +17,8 @@ import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.KeyStore;
 import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.Signature;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.security.spec.PKCS8EncodedKeySpec;
@@ -71,7 +73,12 @@ final class ConsulTls {
         KeyManager[] keys = null;
         if (certFile != null) {
             List<Certificate> chain = new ArrayList<>(certificates("certFile", certFile));
-            PrivateKey key = privateKey(keyFile, chain.get(0).getPublicKey().getAlgorithm());
+            PublicKey certified = chain.get(0).getPublicKey();
+            PrivateKey key = privateKey(keyFile, certified.getAlgorithm());
+            if (!matches(key, certified)) {
+                throw bad("keyFile", keyFile, "is not the private key of certFile " + certFile + " (a "
+                        + key.getAlgorithm() + " key for a " + certified.getAlgorithm() + " certificate)");
+            }
             try {
                 KeyStore store = emptyStore();
                 store.setKeyEntry("client", key, new char[0], chain.toArray(new Certificate[0]));
@@ -88,6 +95,27 @@ final class ConsulTls {
             return context;
         } catch (GeneralSecurityException e) {
             throw new InvalidOptionException("tls", "consul option 'tls': cannot set up TLS (" + e + ")");
+        }
+    }
+
+    /** Signs a few bytes with the key and checks them with the certificate's public key. */
+    private static boolean matches(PrivateKey key, PublicKey certified) {
+        if (!key.getAlgorithm().equals(certified.getAlgorithm())) {
+            return false;
+        }
+        String algorithm = key.getAlgorithm().equals("EC") ? "SHA256withECDSA" : "SHA256with" + key.getAlgorithm();
+        try {
+            byte[] probe = "roster".getBytes(StandardCharsets.US_ASCII);
+            Signature signer = Signature.getInstance(algorithm);
+            signer.initSign(key);
+            signer.update(probe);
+            byte[] signature = signer.sign();
+            Signature verifier = Signature.getInstance(algorithm);
+            verifier.initVerify(certified);
+            verifier.update(probe);
+            return verifier.verify(signature);
+        } catch (GeneralSecurityException e) {
+            return true; // an algorithm we cannot probe: the TLS handshake will tell
         }
     }
 
