@@ -46,6 +46,11 @@ public final class ConsulRegistryProvider implements RegistryProvider {
 
     @Override
     public Registry open(RegistryUri uri) {
+        return builder(uri).build();
+    }
+
+    /** Reads the URI into a builder; every option is checked, nothing is opened. */
+    static ConsulRegistry.Builder builder(RegistryUri uri) {
         if (uri.hosts().size() > 1) {
             throw new InvalidOptionException("hosts", "consul URI takes one agent address (the agent of this node),"
                     + " was " + uri);
@@ -79,14 +84,14 @@ public final class ConsulRegistryProvider implements RegistryProvider {
         String cert = o.string("certFile").orElse(null);
         String key = o.string("keyFile").orElse(null);
         if ((cert == null) != (key == null)) {
-            throw o.bad(cert == null ? "certFile" : "keyFile", "must be given together with "
-                    + (cert == null ? "keyFile" : "certFile"));
+            throw o.bad(cert == null ? "keyFile" : "certFile", "must be given together with "
+                    + (cert == null ? "certFile" : "keyFile"));
         }
         if (cert != null) {
             b.clientCertificate(Path.of(cert), Path.of(key));
         }
         o.requireAllKnown();
-        return b.build();
+        return b;
     }
 
     private static List<String> split(String tags) {
