@@ -160,7 +160,8 @@ final class ConsulWatch implements WatchHub.Subscription {
         index = 0;
         Duration delay = backoff.next();
         boolean denied = error instanceof ConsulClient.ConsulHttpException
-                && ((ConsulClient.ConsulHttpException) error).status == 403;
+                && (((ConsulClient.ConsulHttpException) error).status == 403
+                || ((ConsulClient.ConsulHttpException) error).status == 401);
         if (denied && !first.isDone()) {
             first.completeExceptionally(error);
         } else {

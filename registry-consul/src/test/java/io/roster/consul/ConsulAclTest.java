@@ -8,9 +8,9 @@ import io.roster.Watcher;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -33,16 +33,11 @@ class ConsulAclTest {
     private static final String READ_TOKEN = "read-secret-9a8b7c6d";
     private static final String WRONG_TOKEN = "wrong-secret-77c1aa90";
 
-    private final List<Registry> opened = new ArrayList<>();
-
-    @AfterEach
-    void closeRegistries() {
-        opened.forEach(Registry::close);
-    }
+    @RegisterExtension
+    final OpenedRegistries opened = new OpenedRegistries();
 
     private <R extends Registry> R track(R registry) {
-        opened.add(registry);
-        return registry;
+        return opened.track(registry);
     }
 
     private static ConsulStandIn consul;

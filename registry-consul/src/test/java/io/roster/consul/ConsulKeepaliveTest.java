@@ -7,15 +7,14 @@ import io.roster.Watcher;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -36,7 +35,8 @@ class ConsulKeepaliveTest {
     private static final Duration BOUND = Duration.ofSeconds(10);
 
     private static ConsulStandIn consul;
-    private final List<Registry> opened = new ArrayList<>();
+    @RegisterExtension
+    final OpenedRegistries opened = new OpenedRegistries();
 
     @BeforeAll
     static void startConsul() {
@@ -49,15 +49,9 @@ class ConsulKeepaliveTest {
         consul.close();
     }
 
-    @AfterEach
-    void closeRegistries() {
-        opened.forEach(Registry::close);
-    }
 
     private ConsulRegistry open(ConsulRegistry.Builder builder) {
-        ConsulRegistry registry = builder.build();
-        opened.add(registry);
-        return registry;
+        return opened.track(builder.build());
     }
 
     private ConsulRegistry.Builder registry() {

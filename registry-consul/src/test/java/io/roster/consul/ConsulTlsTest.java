@@ -7,8 +7,8 @@ import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.testkit.TestInstances;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -18,7 +18,6 @@ import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.UnaryOperator;
 
@@ -29,16 +28,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 class ConsulTlsTest {
     private static final Duration BOUND = Duration.ofSeconds(10);
 
-    private final List<Registry> opened = new ArrayList<>();
-
-    @AfterEach
-    void closeRegistries() {
-        opened.forEach(Registry::close);
-    }
+    @RegisterExtension
+    final OpenedRegistries opened = new OpenedRegistries();
 
     private <R extends Registry> R track(R registry) {
-        opened.add(registry);
-        return registry;
+        return opened.track(registry);
     }
 
     static Path tls(String file) {

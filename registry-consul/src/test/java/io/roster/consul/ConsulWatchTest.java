@@ -9,6 +9,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,7 +25,8 @@ class ConsulWatchTest {
     private static final Duration BOUND = Duration.ofSeconds(10);
 
     private static ConsulStandIn consul;
-    private final List<Registry> opened = new ArrayList<>();
+    @RegisterExtension
+    final OpenedRegistries opened = new OpenedRegistries();
 
     @BeforeAll
     static void startConsul() {
@@ -37,15 +39,12 @@ class ConsulWatchTest {
     }
 
     @AfterEach
-    void closeRegistries() {
+    void normalIndexes() {
         consul.zeroIndex(false);
-        opened.forEach(Registry::close);
     }
 
     private ConsulRegistry open(ConsulRegistry.Builder builder) {
-        ConsulRegistry registry = builder.build();
-        opened.add(registry);
-        return registry;
+        return opened.track(builder.build());
     }
 
     private ConsulRegistry.Builder registry() {
