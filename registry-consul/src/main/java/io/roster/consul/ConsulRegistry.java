@@ -206,7 +206,14 @@ public final class ConsulRegistry extends AbstractRegistry {
 
     /** Passes every TTL check, asynchronously; runs on the scheduler every heartbeat. */
     private void beat() {
-        keepalives.values().forEach(Keepalive::beat);
+        for (Keepalive keepalive : keepalives.values()) {
+            try {
+                keepalive.beat();
+            } catch (RuntimeException e) {
+                // A periodic task that throws is never run again: keep beating for the others.
+                LOG.warn("{}: heartbeat of {} failed: {}", description(), key(keepalive.instance), e.toString());
+            }
+        }
     }
 
     private void forget(ServiceInstance instance) {

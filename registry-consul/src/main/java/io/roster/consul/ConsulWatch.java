@@ -145,7 +145,11 @@ final class ConsulWatch implements WatchHub.Subscription {
         }
         failures = 0;
         backoff.reset();
-        sink.accept(instances);
+        try {
+            sink.accept(instances);
+        } catch (RuntimeException e) {
+            LOG.warn("{}: delivering the list of service '{}' failed: {}", description, service, e.toString());
+        }
         first.complete(null);
         long gap = MIN_GAP.toNanos() - (System.nanoTime() - started);
         if (gap > 0) {

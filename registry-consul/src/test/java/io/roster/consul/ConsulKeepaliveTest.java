@@ -108,7 +108,7 @@ class ConsulKeepaliveTest {
 
     @Test
     void aRegistryThatStopsHeartbeatingLeavesPassingDiscoveryAfterItsTtl() {
-        ConsulRegistry victim = open(registry().deregisterCriticalServiceAfter(Duration.ofSeconds(2)));
+        ConsulRegistry victim = open(registry().deregisterCriticalServiceAfter(Duration.ofSeconds(3)));
         Registry passing = open(registry());
         Registry all = open(registry().passingOnly(false));
         String service = TestInstances.serviceName("dead");
@@ -123,7 +123,7 @@ class ConsulKeepaliveTest {
         Duration gone = Duration.ofNanos(System.nanoTime() - killed);
         assertThat(gone).as("not before the TTL since the last heartbeat").isGreaterThan(TTL.minus(HEARTBEAT));
         assertThat(all.getService(service)).as("critical, not yet reaped").containsExactly(instance);
-        // DeregisterCriticalServiceAfter (here 2 s) then removes it altogether.
+        // DeregisterCriticalServiceAfter (here 3 s) then removes it altogether.
         await().atMost(BOUND).until(() -> all.getService(service).isEmpty());
         assertThat(consul.hasService("victim")).isFalse();
     }
