@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -34,9 +35,9 @@ import java.util.concurrent.TimeUnit;
  */
 final class ConsulClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ConsulClient.class);
-    static final String TOKEN_HEADER = "X-Consul-Token";
-    static final String INDEX_HEADER = "X-Consul-Index";
-    static final String FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs";
+    private static final String TOKEN_HEADER = "X-Consul-Token";
+    private static final String INDEX_HEADER = "X-Consul-Index";
+    private static final String FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs";
 
     private final URI base;
     private final String token;
@@ -113,31 +114,25 @@ final class ConsulClient implements AutoCloseable {
     CompletableFuture<Reply> passTtlAsync(String checkId) {
         return sendAsync(passRequest(checkId)).thenApply(reply -> {
             if (!reply.ok()) {
-                throw new java.util.concurrent.CompletionException(failure(reply, "passing TTL check"));
+                throw new CompletionException(failure(reply, "passing TTL check"));
             }
             return reply;
         });
     }
 
-    /**
-     * {@code PUT /v1/agent/service/deregister/<id>}.
-     *
-     * @return false when the agent did not know the service (404), which is not an error
-     */
-    boolean deregister(String serviceId) throws IOException, InterruptedException {
+    /** {@code PUT /v1/agent/service/deregister/<id>}; a service the agent does not know (404) is no error. */
+    void deregister(String serviceId) throws IOException, InterruptedException {
         Reply reply = send(deregisterRequest(serviceId));
-        if (reply.status == 404) {
-            return false;
+        if (reply.status != 404) {
+            expectOk(reply, "deregistering");
         }
-        expectOk(reply, "deregistering");
-        return true;
     }
 
     /** The same, asynchronously, for closing many at once. */
     CompletableFuture<Reply> deregisterAsync(String serviceId) {
         return sendAsync(deregisterRequest(serviceId)).thenApply(reply -> {
             if (!reply.ok() && reply.status != 404) {
-                throw new java.util.concurrent.CompletionException(failure(reply, "deregistering"));
+                throw new CompletionException(failure(reply, "deregistering"));
             }
             return reply;
         });
@@ -153,7 +148,7 @@ final class ConsulClient implements AutoCloseable {
     /**
      * A blocking health query: held by the agent until the service's index moves past {@code index} or
      * {@code wait} ends (plus up to wait/16 of Consul's jitter), so the request timeout is longer than that.
-     * The returned future is the HTTP exchange itself: cancelling it aborts the request.
+     * Cancelling the returned future aborts the request.
      */
     CompletableFuture<Reply> healthAsync(String service, boolean passingOnly, String datacenter, long index,
                                          Duration wait) {
@@ -263,7 +258,7 @@ final class ConsulClient implements AutoCloseable {
     }
 
     /** Percent-encodes one path segment or query value (UTF-8, everything but RFC 3986 unreserved characters). */
-    static String segment(String value) {
+    private static String segment(String value) {
         StringBuilder sb = new StringBuilder();
         for (byte b : value.getBytes(StandardCharsets.UTF_8)) {
             int c = b & 0xff;

@@ -176,6 +176,22 @@ class ConsulKeepaliveTest {
     }
 
     @Test
+    void namesAndIdsWithReservedCharactersArePercentEncoded() throws Exception {
+        ConsulRegistry registry = open(registry());
+        String service = TestInstances.serviceName("q?x#y%z&ü");
+        ServiceInstance odd = TestInstances.of(service, "id with spaces?&=%2F é");
+        registry.register(odd);
+
+        assertThat(consul.checkStatus("service:" + odd.id())).isEqualTo("passing");
+        assertThat(registry.getService(service)).containsExactly(odd);
+        try (Watcher watcher = open(registry()).watch(service)) {
+            assertThat(watcher.next(BOUND)).contains(List.of(odd));
+            registry.deregister(odd);
+            Watching.awaitIds(watcher, BOUND, Set.of());
+        }
+    }
+
+    @Test
     void oneSchedulerThreadKeepsManyInstancesAlivePastTheirTtl() throws Exception {
         Set<Thread> before = Set.copyOf(Thread.getAllStackTraces().keySet());
         ConsulRegistry registrar = open(registry());

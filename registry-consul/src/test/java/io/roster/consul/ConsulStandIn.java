@@ -120,12 +120,6 @@ final class ConsulStandIn implements AutoCloseable {
         return new Builder();
     }
 
-    static ConsulStandIn start(Builder b) {
-        ConsulStandIn standIn = new ConsulStandIn(b);
-        standIn.start();
-        return standIn;
-    }
-
     /** Settings of a stand-in. */
     static final class Builder {
         private SSLContext tls;
@@ -157,7 +151,9 @@ final class ConsulStandIn implements AutoCloseable {
         }
 
         ConsulStandIn start() {
-            return ConsulStandIn.start(this);
+            ConsulStandIn standIn = new ConsulStandIn(this);
+            standIn.start();
+            return standIn;
         }
     }
 
@@ -166,10 +162,6 @@ final class ConsulStandIn implements AutoCloseable {
         String n = t.getName();
         return n.startsWith("consul-standin-") || n.equals("HTTP-Dispatcher") || n.equals("idle-timeout-task")
                 || n.startsWith("server-timer");
-    }
-
-    int port() {
-        return port;
     }
 
     /** The agent's address, {@code 127.0.0.1:<port>}. */
@@ -318,14 +310,6 @@ final class ConsulStandIn implements AutoCloseable {
     boolean hasService(String serviceId) {
         synchronized (lock) {
             return services.containsKey(serviceId);
-        }
-    }
-
-    /** The service as stored, as the health endpoint shows it, or null. */
-    JsonNode service(String serviceId) {
-        synchronized (lock) {
-            Service s = services.get(serviceId);
-            return s == null ? null : s.json();
         }
     }
 
