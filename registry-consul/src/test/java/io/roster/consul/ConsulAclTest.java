@@ -7,8 +7,6 @@ import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -34,22 +32,14 @@ class ConsulAclTest {
     private static final String WRONG_TOKEN = "wrong-secret-77c1aa90";
 
     @RegisterExtension
+    static final ConsulStandIn consul = ConsulStandIn.builder()
+            .acl(Set.of(WRITE_TOKEN), Set.of(READ_TOKEN)).build();
+
+    @RegisterExtension
     final OpenedRegistries opened = new OpenedRegistries();
 
     private <R extends Registry> R track(R registry) {
         return opened.track(registry);
-    }
-
-    private static ConsulStandIn consul;
-
-    @BeforeAll
-    static void startConsul() {
-        consul = ConsulStandIn.builder().acl(Set.of(WRITE_TOKEN), Set.of(READ_TOKEN)).start();
-    }
-
-    @AfterAll
-    static void stopConsul() {
-        consul.close();
     }
 
     private ConsulRegistry.Builder registry() {

@@ -6,8 +6,6 @@ import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -34,20 +32,13 @@ class ConsulKeepaliveTest {
     private static final Duration HEARTBEAT = Duration.ofMillis(1500);
     private static final Duration BOUND = Duration.ofSeconds(10);
 
-    private static ConsulStandIn consul;
+    // A fast reaper so that DeregisterCriticalServiceAfter can be seen within a test (Consul: 30 s, at least 1 min).
+    @RegisterExtension
+    static final ConsulStandIn consul = ConsulStandIn.builder()
+            .reaper(Duration.ofMillis(250), Duration.ofSeconds(1)).build();
+
     @RegisterExtension
     final OpenedRegistries opened = new OpenedRegistries();
-
-    @BeforeAll
-    static void startConsul() {
-        // A fast reaper so that DeregisterCriticalServiceAfter can be seen within a test (Consul: 30 s, at least 1 min).
-        consul = ConsulStandIn.builder().reaper(Duration.ofMillis(250), Duration.ofSeconds(1)).start();
-    }
-
-    @AfterAll
-    static void stopConsul() {
-        consul.close();
-    }
 
 
     private ConsulRegistry open(ConsulRegistry.Builder builder) {

@@ -11,6 +11,9 @@ import com.sun.net.httpserver.HttpsParameters;
 import com.sun.net.httpserver.HttpsServer;
 import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.Durations;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
@@ -74,7 +77,7 @@ import java.util.regex.Pattern;
  * so that tests need not wait minutes. Threads are named {@code consul-standin-*} (plus the JDK server's
  * {@code HTTP-Dispatcher} and {@code idle-timeout-task}); see {@link #isServerThread}.
  */
-final class ConsulStandIn implements AutoCloseable {
+final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllCallback {
     static final String DATACENTER = "dc1";
     static final String NODE = "standin-node";
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -150,8 +153,14 @@ final class ConsulStandIn implements AutoCloseable {
             return this;
         }
 
+        /** A stand-in to register as a JUnit extension: started before the test class, closed after it. */
+        ConsulStandIn build() {
+            return new ConsulStandIn(this);
+        }
+
+        /** A stand-in started now. */
         ConsulStandIn start() {
-            ConsulStandIn standIn = new ConsulStandIn(this);
+            ConsulStandIn standIn = build();
             standIn.start();
             return standIn;
         }
@@ -246,6 +255,16 @@ final class ConsulStandIn implements AutoCloseable {
         synchronized (lock) {
             removeService(serviceId);
         }
+    }
+
+    @Override
+    public void beforeAll(ExtensionContext context) {
+        start();
+    }
+
+    @Override
+    public void afterAll(ExtensionContext context) {
+        close();
     }
 
     @Override

@@ -112,7 +112,8 @@ class ConsulTlsTest {
         assertOption(b -> b.tls(false).caFile(tls("ca.pem")), "tls", "is false but caFile");
         assertOption(b -> b.address("http://127.0.0.1:8501").tls(true), "tls", "is on but the address is http");
         assertThatThrownBy(() -> Registries.open("consul://127.0.0.1?certFile=" + tls("client-rsa.pem")))
-                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("'certFile' must be given together with keyFile");
+                .isInstanceOf(InvalidOptionException.class)
+                .hasMessageContaining("'certFile' must be given together with keyFile");
         assertThat(ConsulRegistry.builder().tls(true).config().agent().toString())
                 .as("Consul's HTTPS port by default").isEqualTo("https://127.0.0.1:8501/");
     }

@@ -5,9 +5,7 @@ import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -24,19 +22,11 @@ import static org.awaitility.Awaitility.await;
 class ConsulWatchTest {
     private static final Duration BOUND = Duration.ofSeconds(10);
 
-    private static ConsulStandIn consul;
+    @RegisterExtension
+    static final ConsulStandIn consul = ConsulStandIn.builder().build();
+
     @RegisterExtension
     final OpenedRegistries opened = new OpenedRegistries();
-
-    @BeforeAll
-    static void startConsul() {
-        consul = ConsulStandIn.builder().start();
-    }
-
-    @AfterAll
-    static void stopConsul() {
-        consul.close();
-    }
 
     @AfterEach
     void normalIndexes() {
