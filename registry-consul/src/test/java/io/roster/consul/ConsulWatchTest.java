@@ -1,0 +1,144 @@
+package io.roster.consul;
+
+import io.roster.Registry;
+import io.roster.ServiceInstance;
+import io.roster.Watcher;
+import io.roster.testkit.TestInstances;
+import io.roster.testkit.Watching;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** Watches: Consul's blocking-query rules, request timeouts, and what a watch costs in threads. */
+class ConsulWatchTest {
+    private static final Duration BOUND = Duration.ofSeconds(10);
+
+    @RegisterExtension
+    static final ConsulStandIn consul = ConsulStandIn.builder().build();
+
+    @RegisterExtension
+    final OpenedRegistries opened = new OpenedRegistries();
+
+    @AfterEach
+    void normalIndexes() {
+        consul.zeroIndex(false);
+    }
+
+    private ConsulRegistry open(ConsulRegistry.Builder builder) {
+        return opened.track(builder.build());
+    }
+
+    private ConsulRegistry.Builder registry() {
+        return ConsulFixture.registry(consul.address());
+    }
+
+    @Test
+    void anIndexThatGoesBackwardsRestartsTheQueryLoop() throws Exception {
+        Registry registrar = open(registry());
+        String service = TestInstances.serviceName("rewind");
+        registrar.register(TestInstances.of(service, "x"));
+        try (Watcher watcher = open(registry().blockingQueryWait(Duration.ofSeconds(1))).watch(service)) {
+            Watching.awaitIds(watcher, BOUND, Set.of("x"));
+
+            consul.rewindIndex(); // a restored snapshot: every later index is below the one the watch waits on
+            registrar.register(TestInstances.of(service, "y"));
+
+            Watching.awaitIds(watcher, BOUND, Set.of("x", "y"));
+            // Waiting on the old index again would hold every query for its whole wait until the index passes the
+            // old value. By the rule, the loop starts over (index 0) and then waits on the new, low index.
+            await().atMost(BOUND).untilAsserted(() -> {
+                List<Long> indexes = consul.queries(service).stream().map(q -> q.index).collect(Collectors.toList());
+                assertThat(indexes.subList(1, indexes.size())).contains(0L);
+                assertThat(indexes).anySatisfy(index -> assertThat(index).isBetween(1L, 50L));
+            });
+        }
+    }
+
+    @Test
+    void anIndexOfZeroIsNeverWaitedOnAndQueriesAreRateLimited() throws Exception {
+        consul.zeroIndex(true); // a Consul bug: every answer says index 0, so no query would ever block
+        String service = TestInstances.serviceName("zero");
+        try (Watcher watcher = open(registry()).watch(service)) {
+            assertThat(watcher.next(BOUND)).contains(List.of());
+            int before = consul.queries(service).size();
+
+            assertThat(watcher.next(Duration.ofSeconds(1))).isEmpty();
+
+            List<ConsulStandIn.Query> queries = consul.queries(service);
+            assertThat(queries.get(0).index).as("the first query reads").isZero();
+            assertThat(queries.subList(1, queries.size())).as("then waits on index 1, never 0")
+                    .allSatisfy(q -> assertThat(q.index).isEqualTo(1));
+            int perSecond = queries.size() - before;
+            assertThat(perSecond).as("rate-limited to one per %s, not a busy loop", ConsulWatch.MIN_GAP)
+                    .isBetween(2, (int) (1000 / ConsulWatch.MIN_GAP.toMillis()) + 5);
+        }
+    }
+
+    @Test
+    void theRequestTimeoutDoesNotCutIdleBlockingQueries() throws Exception {
+        Duration wait = Duration.ofSeconds(1);
+        Registry watching = open(registry().blockingQueryWait(wait).timeout(Duration.ofMillis(300)));
+        String service = TestInstances.serviceName("idle");
+        try (Watcher watcher = watching.watch(service)) {
+            assertThat(watcher.next(BOUND)).contains(List.of());
+
+            await().atMost(BOUND).until(() -> consul.queries(service).size() >= 4);
+        }
+        List<ConsulStandIn.Query> queries = consul.queries(service);
+        assertThat(queries.stream().filter(q -> q.index == 0)).as("no query failed and started over").hasSize(1);
+        assertThat(queries.subList(1, queries.size())).as("each held for the whole wait")
+                .allSatisfy(q -> assertThat(q.heldMillis).isGreaterThanOrEqualTo(wait.toMillis()));
+    }
+
+    @Test
+    void watchingFiftyServicesAtOnceDoesNotStartFiftyThreads() throws Exception {
+        Set<Thread> before = Set.copyOf(Thread.getAllStackTraces().keySet());
+        Registry registrar = open(registry());
+        Registry watching = open(registry());
+        List<String> services = new ArrayList<>();
+        List<Watcher> watchers = new ArrayList<>();
+        try {
+            for (int i = 0; i < 50; i++) {
+                String service = TestInstances.serviceName("fifty-" + i);
+                services.add(service);
+                watchers.add(watching.watch(service));
+            }
+            for (Watcher w : watchers) {
+                assertThat(w.next(BOUND)).contains(List.of());
+            }
+            await().atMost(BOUND).until(() -> consul.heldQueries() >= 50);
+
+            await().atMost(BOUND).untilAsserted(() -> assertThat(newClientThreads(before))
+                    .as("two registries: a scheduler, two HTTP threads and a selector each, at most")
+                    .hasSizeLessThanOrEqualTo(8));
+            assertThat(consul.heldQueries()).as("while 50 blocking queries are held").isGreaterThanOrEqualTo(50);
+
+            ServiceInstance last = TestInstances.of(services.get(49), "late");
+            registrar.register(last);
+            Watching.awaitIds(watchers.get(49), BOUND, Set.of("late"));
+        } finally {
+            watchers.forEach(Watcher::close);
+        }
+    }
+
+    /** Threads started since {@code before} that belong to neither the stand-in nor the JVM. */
+    private static List<String> newClientThreads(Set<Thread> before) {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(Thread::isAlive)
+                .filter(t -> !before.contains(t))
+                .filter(t -> !ConsulStandIn.isServerThread(t))
+                .filter(t -> !t.getName().startsWith("awaitility") && !t.getName().startsWith("ForkJoinPool"))
+                .map(Thread::getName)
+                .sorted()
+                .collect(Collectors.toList());
+    }
+}
