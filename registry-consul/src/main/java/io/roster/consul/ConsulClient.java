@@ -1,11 +1,11 @@
 package io.roster.consul;
 
 import io.roster.spi.DaemonThreadFactory;
+import io.roster.spi.Http;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.lang.reflect.Method;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -156,11 +156,11 @@ final class ConsulClient implements AutoCloseable {
     }
 
     private HttpRequest passRequest(String checkId) {
-        return put("/v1/agent/check/update/" + segment(checkId), "{\"Status\":\"passing\",\"Output\":\"pass\"}");
+        return put("/v1/agent/check/update/" + Http.pathSegment(checkId), "{\"Status\":\"passing\",\"Output\":\"pass\"}");
     }
 
     private HttpRequest deregisterRequest(String serviceId) {
-        return put("/v1/agent/service/deregister/" + segment(serviceId), "");
+        return put("/v1/agent/service/deregister/" + Http.pathSegment(serviceId), "");
     }
 
     private HttpRequest healthRequest(String service, boolean passingOnly, String datacenter, long index,
@@ -170,14 +170,14 @@ final class ConsulClient implements AutoCloseable {
             query.append("&passing=1");
         }
         if (datacenter != null) {
-            query.append("&dc=").append(segment(datacenter));
+            query.append("&dc=").append(Http.pathSegment(datacenter));
         }
         Duration requestTimeout = timeout;
         if (index > 0) {
             query.append("&index=").append(index).append("&wait=").append(ConsulFormat.goDuration(wait));
             requestTimeout = wait.plus(wait.dividedBy(16)).plus(timeout);
         }
-        String path = "/v1/health/service/" + segment(service)
+        String path = "/v1/health/service/" + Http.pathSegment(service)
                 + (query.length() == 0 ? "" : "?" + query.substring(1));
         return request(path, requestTimeout).GET().build();
     }
@@ -257,21 +257,6 @@ final class ConsulClient implements AutoCloseable {
                 + (text.isEmpty() ? "" : " " + text));
     }
 
-    /** Percent-encodes one path segment or query value (UTF-8, everything but RFC 3986 unreserved characters). */
-    private static String segment(String value) {
-        StringBuilder sb = new StringBuilder();
-        for (byte b : value.getBytes(StandardCharsets.UTF_8)) {
-            int c = b & 0xff;
-            if (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
-                    || c == '_' || c == '~') {
-                sb.append((char) c);
-            } else {
-                sb.append('%').append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
-                        .append(Character.toUpperCase(Character.forDigit(c & 15, 16)));
-            }
-        }
-        return sb.toString();
-    }
 
     /** Cancels requests in flight, stops the executor and lets go of the HTTP client. Idempotent. */
     @Override
@@ -281,7 +266,7 @@ final class ConsulClient implements AutoCloseable {
         inFlight.forEach(f -> f.cancel(true));
         executor.shutdownNow();
         if (h != null) {
-            shutdownNow(h);
+            Http.shutdown(h);
         }
         try {
             if (!executor.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
@@ -292,17 +277,6 @@ final class ConsulClient implements AutoCloseable {
         }
     }
 
-    /** Java 21+ has {@code HttpClient.shutdownNow()}; Java 17's selector thread ends when the client is collected. */
-    private static void shutdownNow(HttpClient h) {
-        try {
-            Method shutdownNow = HttpClient.class.getMethod("shutdownNow");
-            shutdownNow.invoke(h);
-        } catch (NoSuchMethodException e) {
-            // Java 17: nothing to call
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            LOG.debug("HttpClient.shutdownNow() failed: {}", e.toString());
-        }
-    }
 
     @Override
     public String toString() {

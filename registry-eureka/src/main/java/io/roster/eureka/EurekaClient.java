@@ -4,6 +4,7 @@ import io.roster.RegistryAccessDeniedException;
 import io.roster.RegistryException;
 import io.roster.RegistryUnavailableException;
 import io.roster.spi.DaemonThreadFactory;
+import io.roster.spi.Http;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,7 +72,7 @@ final class EurekaClient implements AutoCloseable {
      * @throws RegistryException when no server accepts it
      */
     void register(EurekaInstances.Record record) {
-        HttpResponse<byte[]> response = call("POST", "apps/" + segment(record.app()), record.json(),
+        HttpResponse<byte[]> response = call("POST", "apps/" + Http.pathSegment(record.app()), record.json(),
                 "register " + record.instanceId());
         expect(response, "register " + record.instanceId(), 200, 204);
     }
@@ -113,7 +114,7 @@ final class EurekaClient implements AutoCloseable {
      */
     Optional<byte[]> application(String app) {
         String action = "read application " + app;
-        HttpResponse<byte[]> response = call("GET", "apps/" + segment(app), null, action);
+        HttpResponse<byte[]> response = call("GET", "apps/" + Http.pathSegment(app), null, action);
         if (response.statusCode() == 404) {
             return Optional.empty();
         }
@@ -202,23 +203,9 @@ final class EurekaClient implements AutoCloseable {
     }
 
     private static String path(String app, String instanceId) {
-        return "apps/" + segment(app) + "/" + segment(instanceId);
+        return "apps/" + Http.pathSegment(app) + "/" + Http.pathSegment(instanceId);
     }
 
-    /** Percent-encodes a path segment: everything but RFC 3986 unreserved characters and ':'. */
-    static String segment(String text) {
-        StringBuilder sb = new StringBuilder(text.length() + 8);
-        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
-            int c = b & 0xff;
-            if (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || "-._~:".indexOf(c) >= 0) {
-                sb.append((char) c);
-            } else {
-                sb.append('%').append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
-                        .append(Character.toUpperCase(Character.forDigit(c & 15, 16)));
-            }
-        }
-        return sb.toString();
-    }
 
     /**
      * Releases the executor and the JDK client. Calls made afterwards fail.
@@ -227,13 +214,7 @@ final class EurekaClient implements AutoCloseable {
     public void close() {
         HttpClient client = http;
         http = null; // on Java 17 the selector thread ends once the client is unreachable
-        if (client instanceof AutoCloseable) { // Java 21+
-            try {
-                ((AutoCloseable) client).close();
-            } catch (Exception e) {
-                LOG.debug("closing the HTTP client failed: {}", e.toString());
-            }
-        }
+        Http.shutdown(client);
         executor.shutdownNow();
     }
 

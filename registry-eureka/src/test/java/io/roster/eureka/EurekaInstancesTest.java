@@ -81,7 +81,7 @@ class EurekaInstancesTest {
 
         assertThat(record.instanceId()).isEqualTo("[::1]:SVC:9000");
         assertThat(record.json()).contains("\"ipAddr\":\"::1\"");
-        assertThat(EurekaClient.segment(record.instanceId())).isEqualTo("%5B::1%5D:SVC:9000");
+        assertThat(io.roster.spi.Http.pathSegment(record.instanceId())).isEqualTo("%5B::1%5D:SVC:9000");
     }
 
     @Test

@@ -40,12 +40,12 @@ final class RawEureka implements AutoCloseable {
 
     /** Removes an instance behind its registrar's back, as an eviction would. */
     int delete(String app, String instanceId) {
-        return send("DELETE", "apps/" + app + "/" + EurekaClient.segment(instanceId), null).statusCode();
+        return send("DELETE", "apps/" + app + "/" + io.roster.spi.Http.pathSegment(instanceId), null).statusCode();
     }
 
     /** Sets an instance's status override, as an operator would ({@code OUT_OF_SERVICE}, ...). */
     int status(String app, String instanceId, String status) {
-        return send("PUT", "apps/" + app + "/" + EurekaClient.segment(instanceId) + "/status?value=" + status, null)
+        return send("PUT", "apps/" + app + "/" + io.roster.spi.Http.pathSegment(instanceId) + "/status?value=" + status, null)
                 .statusCode();
     }
 
