@@ -28,9 +28,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
-import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Executor;
-import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -63,7 +63,8 @@ public final class NacosRegistry extends AbstractRegistry {
     private final String group;
     private final NacosLayout layout;
     private final boolean healthyOnly;
-    private final ExecutorService notifier;
+    /** Runs watch events and the periodic check of what the server holds. */
+    private final ScheduledExecutorService scheduler;
     private final Executor events;
     /** What this registry published, per Nacos service; guarded by registrationLock(). */
     private final Map<String, Published> published = new LinkedHashMap<>();
@@ -75,14 +76,16 @@ public final class NacosRegistry extends AbstractRegistry {
         this.group = b.group;
         this.layout = new NacosLayout(b.cluster, b.weight, b.schemes);
         this.healthyOnly = b.healthyOnly;
-        this.notifier = Executors.newSingleThreadExecutor(new DaemonThreadFactory("roster-nacos-watch"));
+        this.scheduler = DaemonThreadFactory.scheduler("roster-nacos");
         this.events = task -> {
             try {
-                notifier.execute(task);
+                scheduler.execute(task);
             } catch (RejectedExecutionException e) {
                 // closing: the watch is gone too
             }
         };
+        long verify = b.verifyInterval.toNanos();
+        scheduler.scheduleWithFixedDelay(this::verify, verify, verify, TimeUnit.NANOSECONDS);
     }
 
     /**
@@ -196,6 +199,70 @@ public final class NacosRegistry extends AbstractRegistry {
         }
     }
 
+    /**
+     * Checks that the server holds what this registry last sent for each of its services, and sends a service again
+     * when it does not: nacos-client's redo re-sends its cache after a reconnect, and a registration that races
+     * with that re-send can leave the server with the older set until the next change. One query per service per
+     * interval; nothing is sent while the server agrees.
+     */
+    private void verify() {
+        Map<String, List<Instance>> expected = new LinkedHashMap<>();
+        registrationLock().lock();
+        try {
+            if (isClosed()) {
+                return;
+            }
+            published.forEach((service, p) -> expected.put(service, p.all()));
+        } finally {
+            registrationLock().unlock();
+        }
+        for (Map.Entry<String, List<Instance>> e : expected.entrySet()) {
+            String service = e.getKey();
+            List<Instance> onServer;
+            try {
+                onServer = naming.getAllInstances(service, group, List.of(), false);
+            } catch (NacosException | RuntimeException ex) {
+                // Unreachable: redo re-sends everything once reconnected, and the next check verifies that.
+                LOG.debug("{}: checking service {} failed: {}", description(), service, ex.toString());
+                return;
+            }
+            if (e.getValue().stream().allMatch(mine -> onServer.stream().anyMatch(s -> same(mine, s)))) {
+                continue;
+            }
+            registrationLock().lock();
+            try {
+                Published p = published.get(service);
+                if (isClosed() || p == null || !sameSets(p.all(), e.getValue())) {
+                    continue; // changed meanwhile, so it was just sent
+                }
+                LOG.warn("{}: the server does not hold what this registry sent for {}; sending it again",
+                        description(), service);
+                sync(service);
+            } catch (NacosException ex) {
+                LOG.debug("{}: sending {} again failed: {}", description(), service, ex.toString());
+            } finally {
+                registrationLock().unlock();
+            }
+        }
+    }
+
+    private static boolean same(Instance a, Instance b) {
+        return a.getIp().equals(b.getIp()) && a.getPort() == b.getPort()
+                && Objects.equals(a.getClusterName(), b.getClusterName()) && a.getMetadata().equals(b.getMetadata());
+    }
+
+    private static boolean sameSets(List<Instance> a, List<Instance> b) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        for (int i = 0; i < a.size(); i++) {
+            if (!same(a.get(i), b.get(i))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     @Override
     protected List<ServiceInstance> doGetService(String name) {
         NacosLayout.checkName(name);
@@ -230,7 +297,7 @@ public final class NacosRegistry extends AbstractRegistry {
 
     @Override
     protected void shutdown() {
-        notifier.shutdownNow();
+        scheduler.shutdownNow();
         if (ownsNaming) {
             try {
                 naming.shutDown();
@@ -322,8 +389,24 @@ public final class NacosRegistry extends AbstractRegistry {
         private double weight = 100;
         private List<String> schemes = List.of("grpc", "grpcs", "http", "https");
         private boolean healthyOnly = true;
+        private Duration verifyInterval = Duration.ofSeconds(30);
 
         private Builder() {
+        }
+
+        /**
+         * Sets how often the registry checks that the server holds what it registered, and registers again where
+         * it does not (a registration racing with nacos-client's re-send after a reconnect can be overwritten).
+         *
+         * @param interval a positive duration; 30 s by default
+         * @return this builder
+         */
+        public Builder verifyInterval(Duration interval) {
+            if (interval.isZero() || interval.isNegative()) {
+                throw new IllegalArgumentException("verifyInterval must be positive, was " + interval);
+            }
+            this.verifyInterval = interval;
+            return this;
         }
 
         /**

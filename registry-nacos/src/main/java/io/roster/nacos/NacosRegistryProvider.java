@@ -65,6 +65,7 @@ public final class NacosRegistryProvider implements RegistryProvider {
         options.duration("timeout").ifPresent(builder::timeout);
         options.string("schemes").ifPresent(s -> builder.schemes(List.of(s.split(",", -1))));
         builder.healthyOnly(options.bool("healthyOnly", true));
+        options.duration("verify").ifPresent(builder::verifyInterval);
         options.requireAllKnown();
         return builder.build();
     }

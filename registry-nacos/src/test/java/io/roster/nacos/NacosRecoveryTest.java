@@ -102,4 +102,50 @@ class NacosRecoveryTest {
             assertThat(observer.getService(service)).containsExactly(a, b);
         }
     }
+
+    @Test
+    void anOlderSetLeftOnTheServerIsSentAgain() throws InterruptedException {
+        Registry registrar = Registries.open("nacos://" + server.address() + "?timeout=2s&verify=500ms");
+        registries.add(registrar);
+        Registry observer = open();
+        String service = TestInstances.serviceName("stale");
+        ServiceInstance a = TestInstances.of(service, "a");
+        ServiceInstance b = TestInstances.of(service, "b");
+        registrar.register(a);
+        registrar.register(b);
+        try (Watcher watcher = observer.watch(service)) {
+            Watching.awaitIds(watcher, BOUND, Set.of("a", "b"));
+
+            // What redo re-sending its older cache over a newer registration leaves behind: only "a".
+            server.rewrite(service + ".grpc", list -> List.of(list.get(0)));
+            server.rewrite(service + ".http", list -> List.of(list.get(0)));
+            Watching.awaitIds(watcher, BOUND, Set.of("a"));
+
+            Watching.awaitIds(watcher, BOUND, Set.of("a", "b"));
+            assertThat(server.instances("public", "DEFAULT_GROUP", service + ".grpc")).hasSize(2);
+        }
+    }
+
+    @Test
+    void nothingIsSentAgainWhileTheServerAgrees() {
+        Registry registrar = Registries.open("nacos://" + server.address() + "?timeout=2s&verify=200ms");
+        registries.add(registrar);
+        String service = TestInstances.serviceName("steady");
+        registrar.register(TestInstances.of(service, "a"));
+        registrar.register(TestInstances.of(service, "b"));
+        long sent = registrations();
+        long queries = count("ServiceQueryRequest");
+
+        // Several checks run (two services each), and none of them registers anything.
+        await().atMost(BOUND).until(() -> count("ServiceQueryRequest") >= queries + 8);
+        assertThat(registrations()).isEqualTo(sent);
+    }
+
+    private long registrations() {
+        return count("BatchInstanceRequest") + count("InstanceRequest");
+    }
+
+    private long count(String type) {
+        return server.requestTypes().stream().filter(type::equals).count();
+    }
 }

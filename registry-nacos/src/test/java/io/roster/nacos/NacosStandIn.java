@@ -218,6 +218,22 @@ final class NacosStandIn implements AutoCloseable {
         return hosts(new ServiceKey(namespace, group, service));
     }
 
+    /**
+     * Rewrites what every connection published for a service, and pushes the change: the state a lost race leaves
+     * (nacos-client's redo re-sending an older set after a newer registration).
+     *
+     * @param service such as {@code helloworld.grpc} in namespace {@code public}, group {@code DEFAULT_GROUP}
+     * @param change the new list of a connection, given its current one
+     */
+    synchronized void rewrite(String service, java.util.function.UnaryOperator<List<Instance>> change) {
+        ServiceKey key = new ServiceKey("public", "DEFAULT_GROUP", service);
+        Map<String, List<Instance>> byConnection = published.get(key);
+        if (byConnection != null) {
+            byConnection.replaceAll((connection, list) -> change.apply(list));
+            changed(key);
+        }
+    }
+
     /** Stops the servers and forgets every connection and instance, as a crashed server would. */
     void stop() {
         Server server;
