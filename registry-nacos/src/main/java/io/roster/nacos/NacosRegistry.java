@@ -402,10 +402,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder verifyInterval(Duration interval) {
-            if (interval.isZero() || interval.isNegative()) {
-                throw new IllegalArgumentException("verifyInterval must be positive, was " + interval);
-            }
-            this.verifyInterval = interval;
+            this.verifyInterval = Objects.requireNonNull(interval, "interval");
             return this;
         }
 
@@ -613,6 +610,9 @@ public final class NacosRegistry extends AbstractRegistry {
             }
             if (timeout.isZero() || timeout.isNegative()) {
                 throw new InvalidOptionException("timeout", "nacos option 'timeout' must be positive");
+            }
+            if (verifyInterval.isZero() || verifyInterval.isNegative()) {
+                throw new InvalidOptionException("verify", "nacos option 'verify' must be positive");
             }
             if (schemes.isEmpty()) {
                 throw new InvalidOptionException("schemes", "nacos option 'schemes' must list at least one scheme");

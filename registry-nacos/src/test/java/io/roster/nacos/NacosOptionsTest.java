@@ -32,6 +32,11 @@ class NacosOptionsTest {
                 .isInstanceOf(InvalidOptionException.class)
                 .satisfies(e -> assertThat(((InvalidOptionException) e).option()).isEqualTo(option)));
         assertThatThrownBy(() -> Registries.open("nacos://")).isInstanceOf(InvalidOptionException.class);
+        assertThatThrownBy(() -> Registries.open("nacos://127.0.0.1:8848?verify=soon"))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("verify"));
+        assertThatThrownBy(() -> NacosRegistry.builder().serverAddr("127.0.0.1:8848")
+                .verifyInterval(java.time.Duration.ZERO).build())
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("verify"));
     }
 
     @Test
