@@ -30,4 +30,15 @@ public interface Discovery {
      * @throws RegistryClosedException when the registry is closed
      */
     Watcher watch(String name);
+
+    /**
+     * Returns the names of the services that have at least one instance in the registry now, registered by any
+     * process (as Spring's {@code DiscoveryClient.getServices()} does). A backend that splits an instance per
+     * endpoint (Nacos, Eureka, Polaris) lists each service once, under the name {@link #getService} takes.
+     *
+     * @return the names, sorted, without duplicates; empty when the registry is empty
+     * @throws RegistryUnavailableException when the backend cannot be reached
+     * @throws RegistryClosedException when the registry is closed
+     */
+    List<String> services();
 }

@@ -23,7 +23,8 @@ public interface Registrar {
 
     /**
      * Removes an instance at once and stops everything that kept it alive; it never comes back afterwards.
-     * Deregistering an instance that is not registered is not an error.
+     * Deregistering an instance that this registry did not register is not an error and touches nothing: a
+     * record another process (or another registry) keeps is theirs to remove.
      *
      * @param instance the instance to remove; matched by name and id
      * @throws RegistryUnavailableException when the backend does not acknowledge in time (the instance is still

@@ -52,13 +52,27 @@ public final class ServiceInstance {
     private final String version;
     private final SortedMap<String, String> metadata;
     private final List<URI> endpoints;
+    /** Built by {@link Builder#buildLenient()}: read from a registry, not fit to be written back unchecked. */
+    private final boolean lenient;
 
-    private ServiceInstance(Builder b) {
-        this.name = requireValidName(b.name);
-        this.id = b.id == null ? UUID.randomUUID().toString() : checkId(b.id);
-        this.version = checkVersion(b.version == null ? "" : b.version);
-        this.metadata = Collections.unmodifiableSortedMap(checkMetadata(b.metadata));
-        this.endpoints = List.copyOf(checkEndpoints(b.endpoints));
+    private ServiceInstance(Builder b, boolean strict) {
+        this.lenient = !strict;
+        if (strict) {
+            this.name = requireValidName(b.name);
+            this.id = b.id == null ? UUID.randomUUID().toString() : checkId(b.id);
+            this.version = checkVersion(b.version == null ? "" : b.version);
+            this.metadata = Collections.unmodifiableSortedMap(checkMetadata(b.metadata));
+            this.endpoints = List.copyOf(checkEndpoints(b.endpoints));
+        } else {
+            this.name = requireReadableName(b.name);
+            if (b.id == null || b.id.isBlank()) {
+                throw new InvalidInstanceException("id", "must not be blank", "");
+            }
+            this.id = b.id;
+            this.version = b.version == null ? "" : b.version;
+            this.metadata = Collections.unmodifiableSortedMap(readMetadata(b.metadata));
+            this.endpoints = List.copyOf(readEndpoints(b.endpoints));
+        }
     }
 
     /**
@@ -169,6 +183,50 @@ public final class ServiceInstance {
         return name;
     }
 
+    /**
+     * Checks a service name by the rules for reading: the name of a service registered by another client (Go
+     * Kratos, Spring, an operator) that {@link #requireValidName} would refuse to write, such as
+     * {@code _private.svc}, can still be looked up.
+     *
+     * @param name the service name
+     * @return the same name
+     * @throws InvalidInstanceException when the name is blank, or contains {@code /}, {@code @@} or control
+     *     characters
+     */
+    public static String requireReadableName(String name) {
+        if (name == null || name.isBlank()) {
+            throw new InvalidInstanceException("name", "must not be blank", "");
+        }
+        for (int i = 0; i < name.length(); i++) {
+            if (Character.isISOControl(name.charAt(i))) {
+                throw invalid("name", "must not contain control characters", name);
+            }
+        }
+        if (name.indexOf('/') >= 0) {
+            throw invalid("name", "must not contain '/'", name);
+        }
+        if (name.contains("@@")) {
+            throw invalid("name", "must not contain '@@'", name); // Nacos's group separator: ambiguous
+        }
+        return name;
+    }
+
+    /**
+     * Checks that an instance obeys every rule for writing. Instances from {@link Builder#build()} always do;
+     * instances read from a registry ({@link Builder#buildLenient()}) may not, and registering one checks it
+     * here first.
+     *
+     * @param instance the instance
+     * @return the same instance
+     * @throws InvalidInstanceException naming the first field that breaks a rule
+     */
+    public static ServiceInstance requireWritable(ServiceInstance instance) {
+        if (instance.lenient) {
+            new ServiceInstance(instance.toBuilder(), true);
+        }
+        return instance;
+    }
+
     private static String checkId(String id) {
         if (id.isBlank()) {
             throw new InvalidInstanceException("id", "must not be blank", "");
@@ -219,6 +277,35 @@ public final class ServiceInstance {
             sorted.put(e.getKey(), e.getValue());
         }
         return sorted;
+    }
+
+    private static TreeMap<String, String> readMetadata(Map<String, String> source) {
+        TreeMap<String, String> sorted = new TreeMap<>(CODE_POINT_ORDER);
+        source.forEach((k, v) -> {
+            if (k != null) {
+                sorted.put(k, v == null ? "" : v); // Go's decoder turns a JSON null into ""
+            }
+        });
+        return sorted;
+    }
+
+    private static List<URI> readEndpoints(List<Object> raw) {
+        java.util.LinkedHashSet<URI> result = new java.util.LinkedHashSet<>();
+        for (int i = 0; i < raw.size(); i++) {
+            String field = "endpoints[" + i + "]";
+            Object value = raw.get(i);
+            URI uri;
+            try {
+                uri = value instanceof URI ? (URI) value : new URI(String.valueOf(value));
+            } catch (URISyntaxException e) {
+                throw new InvalidInstanceException(field, "must be a URI with a scheme, host and port", "");
+            }
+            if (uri.getScheme() == null || uri.getHost() == null || uri.getPort() < 1 || uri.getPort() > 65535) {
+                throw new InvalidInstanceException(field, "must be a URI with a scheme, host and port", "");
+            }
+            result.add(uri);
+        }
+        return new ArrayList<>(result);
     }
 
     private static List<URI> checkEndpoints(List<Object> raw) {
@@ -444,7 +531,21 @@ public final class ServiceInstance {
          * @throws InvalidInstanceException naming the first field that breaks a rule
          */
         public ServiceInstance build() {
-            return new ServiceInstance(this);
+            return new ServiceInstance(this, true);
+        }
+
+        /**
+         * Builds an instance read from a registry, written there by any client (Go Kratos, Spring, an operator),
+         * applying only the rules for reading: the name passes {@link #requireReadableName}, the id is not
+         * blank, and every endpoint has a scheme, a host and a port; everything else is kept as written (a
+         * version with spaces, an empty metadata key, an endpoint with a path or query). For backends and tools;
+         * registering such an instance checks it by the rules of {@link #build()} first.
+         *
+         * @return the immutable instance
+         * @throws InvalidInstanceException naming the first field that breaks a reading rule
+         */
+        public ServiceInstance buildLenient() {
+            return new ServiceInstance(this, false);
         }
     }
 }

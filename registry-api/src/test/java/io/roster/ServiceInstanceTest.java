@@ -174,4 +174,49 @@ class ServiceInstanceTest {
         assertThatThrownBy(() -> ServiceInstance.requireValidName("a/b"))
                 .isInstanceOf(InvalidInstanceException.class).hasMessageContaining("name must not contain '/'");
     }
+
+    @Test
+    void buildLenientKeepsWhatOtherClientsWroteAsWritten() {
+        ServiceInstance read = ServiceInstance.builder().name("_private.svc").id("go-1").version("v1.0 beta")
+                .metadata("", "empty key").metadata("zone", null)
+                .endpoint("http://10.0.0.1:8000/api").endpoint("grpc://10.0.0.1:9000?isSecure=false")
+                .endpoint("http://10.0.0.1:8000/api")
+                .buildLenient();
+
+        assertThat(read.name()).isEqualTo("_private.svc");
+        assertThat(read.version()).isEqualTo("v1.0 beta");
+        assertThat(read.metadata()).containsEntry("", "empty key").containsEntry("zone", "");
+        assertThat(read.endpoints()).containsExactly(URI.create("http://10.0.0.1:8000/api"),
+                URI.create("grpc://10.0.0.1:9000?isSecure=false"));
+    }
+
+    @Test
+    void buildLenientStillNeedsANameAnIdAndUsableEndpoints() {
+        assertThatThrownBy(() -> ServiceInstance.builder().name("").id("1").buildLenient())
+                .isInstanceOf(InvalidInstanceException.class).hasMessageContaining("name");
+        assertThatThrownBy(() -> ServiceInstance.builder().name("a").buildLenient())
+                .isInstanceOf(InvalidInstanceException.class).hasMessageContaining("id");
+        assertThatThrownBy(() -> ServiceInstance.builder().name("a").id("1").endpoint("grpc://host").buildLenient())
+                .isInstanceOf(InvalidInstanceException.class).hasMessageContaining("endpoints[0]");
+    }
+
+    @Test
+    void aLenientInstanceMustPassTheWritingRulesToBeRegistered() {
+        ServiceInstance read = ServiceInstance.builder().name("greeter").id("1").version("v1 beta").buildLenient();
+        assertThatThrownBy(() -> ServiceInstance.requireWritable(read))
+                .isInstanceOf(InvalidInstanceException.class).hasMessageContaining("version");
+        ServiceInstance fine = ServiceInstance.builder().name("greeter").id("1").version("v1").buildLenient();
+        assertThat(ServiceInstance.requireWritable(fine)).isSameAs(fine);
+        assertThat(fine).isEqualTo(ServiceInstance.builder().name("greeter").id("1").version("v1").build());
+    }
+
+    @Test
+    void requireReadableNameAcceptsNamesOthersWrite() {
+        assertThat(ServiceInstance.requireReadableName("_private.svc")).isEqualTo("_private.svc");
+        assertThat(ServiceInstance.requireReadableName("v1 beta")).isEqualTo("v1 beta");
+        assertThatThrownBy(() -> ServiceInstance.requireReadableName("a/b"))
+                .isInstanceOf(InvalidInstanceException.class);
+        assertThatThrownBy(() -> ServiceInstance.requireReadableName(" "))
+                .isInstanceOf(InvalidInstanceException.class);
+    }
 }

@@ -6,6 +6,7 @@ import io.roster.spi.Durations;
 import io.roster.spi.WatchHub;
 
 import java.time.Duration;
+import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ScheduledFuture;
@@ -61,7 +62,9 @@ public final class MemoryRegistry extends AbstractRegistry {
 
     @Override
     protected void doDeregister(ServiceInstance instance, boolean owned) {
-        store.remove(instance.name(), instance.id());
+        if (owned) { // someone else's instance is theirs to remove
+            store.remove(instance.name(), instance.id());
+        }
     }
 
     @Override
@@ -70,7 +73,12 @@ public final class MemoryRegistry extends AbstractRegistry {
     }
 
     @Override
-    protected WatchHub.Subscription subscribe(String name, Consumer<List<ServiceInstance>> sink) {
+    protected Collection<String> doServices() {
+        return store.services();
+    }
+
+    @Override
+    protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
         Runnable cancel = store.subscribe(name, sink);
         return cancel::run;
     }

@@ -116,6 +116,16 @@ final class MemoryStore {
         return result;
     }
 
+    synchronized List<String> services() {
+        List<String> names = new ArrayList<>();
+        services.keySet().forEach(service -> {
+            if (!get(service).isEmpty()) {
+                names.add(service);
+            }
+        });
+        return names;
+    }
+
     synchronized Runnable subscribe(String service, Consumer<List<ServiceInstance>> listener) {
         listeners.computeIfAbsent(service, k -> new ArrayList<>()).add(listener);
         listener.accept(get(service));

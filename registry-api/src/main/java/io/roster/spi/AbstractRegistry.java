@@ -63,7 +63,9 @@ public abstract class AbstractRegistry implements Registry {
 
     /**
      * Removes an instance from the backend and stops keeping it alive. Called under
-     * {@link #registrationLock()}; must not fail when the instance is not there.
+     * {@link #registrationLock()}; must not fail when the instance is not there. When {@code owned} is false the
+     * instance is not this registry's: the record in the backend, if any, belongs to another process (or to an
+     * earlier registry of this one) and must be left alone; only local state may be cleaned up.
      *
      * @param instance the instance
      * @param owned whether this registry registered it (false: someone else's instance, or already gone)
@@ -80,14 +82,24 @@ public abstract class AbstractRegistry implements Registry {
     protected abstract List<ServiceInstance> doGetService(String name);
 
     /**
+     * Lists the names of the services that have at least one instance in the backend now.
+     *
+     * @return the names, in any order, possibly with duplicates
+     * @throws RegistryUnavailableException when the backend cannot be reached
+     */
+    protected Collection<String> doServices() {
+        // TEMPORARY while the backends implement it (issue 13); made abstract once every backend does.
+        throw new UnsupportedOperationException("services() is not implemented by " + description);
+    }
+
+    /**
      * Starts following a service for watchers; see {@link WatchHub.Source}.
      *
-     * @param name a valid service name
-     * @param sink receives each full list
+     * @param name a service name that passed {@link ServiceInstance#requireReadableName}
+     * @param sink receives each full list, or keyed records and their changes
      * @return closes the subscription
      */
-    protected abstract WatchHub.Subscription subscribe(String name,
-                                                       java.util.function.Consumer<List<ServiceInstance>> sink);
+    protected abstract WatchHub.Subscription subscribe(String name, WatchHub.Sink sink);
 
     /**
      * Releases the backend's clients, threads and sessions. Called once, last in {@link #close()}, after
@@ -116,6 +128,8 @@ public abstract class AbstractRegistry implements Registry {
     @Override
     public final void register(ServiceInstance instance) {
         Objects.requireNonNull(instance, "instance");
+        // An instance read from a registry is built leniently; what this process writes obeys every rule.
+        ServiceInstance.requireWritable(instance);
         registrationLock.lock();
         try {
             ensureOpen();
@@ -144,7 +158,7 @@ public abstract class AbstractRegistry implements Registry {
 
     @Override
     public final List<ServiceInstance> getService(String name) {
-        ServiceInstance.requireValidName(name);
+        ServiceInstance.requireReadableName(name);
         ensureOpen();
         try {
             List<ServiceInstance> found = new ArrayList<>(doGetService(name));
@@ -163,9 +177,15 @@ public abstract class AbstractRegistry implements Registry {
 
     @Override
     public final Watcher watch(String name) {
-        ServiceInstance.requireValidName(name);
+        ServiceInstance.requireReadableName(name);
         ensureOpen();
         return hub.watch(name);
+    }
+
+    @Override
+    public final List<String> services() {
+        ensureOpen();
+        return List.copyOf(new java.util.TreeSet<>(doServices()));
     }
 
     @Override

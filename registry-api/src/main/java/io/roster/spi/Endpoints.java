@@ -52,12 +52,13 @@ public final class Endpoints {
     }
 
     /**
-     * Reads an endpoint written by any client, leniently, as Kratos's {@code ParseEndpoint} does: a query, a
-     * fragment and an empty path are dropped, and the legacy {@code ?isSecure=true} of Kratos 2.0–2.3 turns
-     * {@code grpc}/{@code http} into {@code grpcs}/{@code https}.
+     * Reads an endpoint written by any client, leniently, as Kratos's {@code ParseEndpoint} does: anything with a
+     * scheme, a host and a port 1–65535 is kept as written, path, query and all (Kratos ignores the query, so
+     * the legacy {@code ?isSecure=true} of Kratos 2.0–2.3 stays a plaintext endpoint, as it is for Go clients).
+     * Only the scheme is lower-cased, as Go's URL parser does.
      *
-     * @param text such as {@code grpc://10.0.0.5:9000?isSecure=false}
-     * @return the clean endpoint, or empty when the text is not {@code scheme://host:port}
+     * @param text such as {@code grpc://10.0.0.5:9000} or {@code http://10.0.0.1:8000/api}
+     * @return the endpoint, or empty when the text has no usable scheme, host and port
      */
     public static Optional<URI> lenient(String text) {
         if (text == null || text.isBlank()) {
@@ -65,20 +66,14 @@ public final class Endpoints {
         }
         try {
             URI uri = new URI(text.trim());
-            String scheme = uri.getScheme() == null ? null : uri.getScheme().toLowerCase(java.util.Locale.ROOT);
-            if (scheme == null || uri.getHost() == null || uri.getPort() < 1 || uri.getPort() > 65535) {
+            if (uri.getScheme() == null || uri.getHost() == null || uri.getPort() < 1 || uri.getPort() > 65535) {
                 return Optional.empty();
             }
-            String path = uri.getRawPath();
-            if (path != null && !path.isEmpty() && !path.equals("/")) {
-                return Optional.empty();
+            String scheme = uri.getScheme().toLowerCase(java.util.Locale.ROOT);
+            if (!scheme.equals(uri.getScheme())) {
+                uri = new URI(scheme + uri.toString().substring(scheme.length()));
             }
-            String query = uri.getRawQuery();
-            if (query != null && query.matches("(?i)(.*&)?isSecure=true(&.*)?")
-                    && (scheme.equals("grpc") || scheme.equals("http"))) {
-                scheme = scheme + "s";
-            }
-            return Optional.of(of(scheme, uri.getHost(), uri.getPort()));
+            return Optional.of(uri);
         } catch (URISyntaxException | IllegalArgumentException e) {
             return Optional.empty();
         }

@@ -124,7 +124,7 @@ public final class InstanceJson {
         } else if (endpoints != null) {
             throw new InvalidInstanceException("endpoints", "must be an array or null", "");
         }
-        return b.build();
+        return b.buildLenient();
     }
 
     /**

@@ -7,6 +7,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -16,9 +17,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
 /**
- * Turns a backend's stream of full lists into {@link Watcher}s. A backend implements one {@link Source}: given a
- * service name and a sink, start following that service and push every full list into the sink (from any
- * thread, in order). The hub does the rest, once for every backend:
+ * Turns a backend's stream of lists into {@link Watcher}s. A backend implements one {@link Source}: given a
+ * service name and a {@link Sink}, start following that service and push into the sink (from any thread, in
+ * order) either every full list, or a first set of records and then each change to them. The hub does the rest,
+ * once for every backend:
  *
  * <ul>
  *   <li>all watchers of one service share one subscription, opened with the first and closed with the last;</li>
@@ -26,10 +28,14 @@ import java.util.function.Consumer;
  *   <li>a watcher added later starts from the current list;</li>
  *   <li>nothing is pushed on an outage, so watchers keep the last list until the backend pushes again.</li>
  * </ul>
+ *
+ * <p>A change pushed through {@link Sink#apply} costs the hub O(k log n) comparisons for k changed records plus
+ * one copy of the n references of the new list, whatever the service's size: unchanged instances are never
+ * compared, decoded or sorted again.
  */
 public final class WatchHub implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(WatchHub.class);
-    private static final Comparator<ServiceInstance> ORDER =
+    static final Comparator<ServiceInstance> ORDER =
             Comparator.comparing(ServiceInstance::id).thenComparing(ServiceInstance::name);
 
     /** A backend's way to follow one service. */
@@ -41,10 +47,40 @@ public final class WatchHub implements AutoCloseable {
          * nothing.
          *
          * @param service the service name, already validated
-         * @param sink receives every full list of the service's live instances, in order
+         * @param sink receives the service's live instances, in order
          * @return closes the subscription; called once, when the last watcher of the service closes
          */
-        Subscription subscribe(String service, Consumer<List<ServiceInstance>> sink);
+        Subscription subscribe(String service, Sink sink);
+    }
+
+    /**
+     * Where a source pushes one service's live instances: whole lists ({@link #accept}), or records keyed by the
+     * source's own record key (an etcd key, a znode path) — all of them ({@link #reset}), then the changes
+     * ({@link #apply}). Calls must be made in order (one at a time); a whole list replaces every record.
+     */
+    public interface Sink extends Consumer<List<ServiceInstance>> {
+        /**
+         * Replaces the whole list.
+         *
+         * @param instances every live instance, in any order
+         */
+        @Override
+        void accept(List<ServiceInstance> instances);
+
+        /**
+         * Replaces every record, keyed by the source's record key (a first read, a resync after an outage).
+         *
+         * @param records every live instance by its record key
+         */
+        void reset(Map<String, ServiceInstance> records);
+
+        /**
+         * Applies changes to the records of the last {@link #reset} and {@code apply} calls.
+         *
+         * @param put records added or replaced, by key
+         * @param removed keys of records removed; unknown keys are ignored
+         */
+        void apply(Map<String, ServiceInstance> put, Collection<String> removed);
     }
 
     /** An open subscription to one service. */
@@ -150,6 +186,7 @@ public final class WatchHub implements AutoCloseable {
         private Subscription subscription; // guarded by startLock
         private boolean stopped; // guarded by startLock
         private List<ServiceInstance> last; // guarded by this
+        private Records records; // guarded by this; the keyed records behind last, null after a whole list
 
         Topic(String service) {
             this.service = service;
@@ -177,7 +214,22 @@ public final class WatchHub implements AutoCloseable {
                 if (subscription != null || stopped) {
                     return;
                 }
-                subscription = source.subscribe(service, this::publish);
+                subscription = source.subscribe(service, new Sink() {
+                    @Override
+                    public void accept(List<ServiceInstance> instances) {
+                        publish(instances);
+                    }
+
+                    @Override
+                    public void reset(Map<String, ServiceInstance> all) {
+                        publish(Records.of(all));
+                    }
+
+                    @Override
+                    public void apply(Map<String, ServiceInstance> put, Collection<String> removed) {
+                        change(put, removed);
+                    }
+                });
             }
         }
 
@@ -211,13 +263,36 @@ public final class WatchHub implements AutoCloseable {
             sorted.sort(ORDER);
             List<ServiceInstance> list = List.copyOf(sorted);
             synchronized (this) {
-                if (list.equals(last)) {
-                    return;
-                }
-                last = list;
-                // Delivered under this topic's lock, so two pushes cannot reach watchers out of order.
-                watchers.forEach(w -> w.publish(list));
+                records = null;
+                deliver(list);
             }
+        }
+
+        void publish(Records all) {
+            synchronized (this) {
+                records = all;
+                deliver(all.list());
+            }
+        }
+
+        void change(Map<String, ServiceInstance> put, Collection<String> removed) {
+            synchronized (this) {
+                if (records == null) {
+                    records = Records.of(Map.of()); // changes without a reset start from nothing
+                }
+                if (records.apply(put, removed)) {
+                    deliver(records.list());
+                }
+            }
+        }
+
+        /** Called under this topic's lock, so two pushes cannot reach watchers out of order. */
+        private void deliver(List<ServiceInstance> list) {
+            if (list.equals(last)) {
+                return;
+            }
+            last = list;
+            watchers.forEach(w -> w.publish(list));
         }
     }
 }

@@ -20,11 +20,13 @@ class EndpointsTest {
 
     @Test
     void readsLeniently() {
-        assertThat(Endpoints.lenient("http://h:80/")).contains(URI.create("http://h:80"));
-        assertThat(Endpoints.lenient("grpc://h:1?isSecure=true")).contains(URI.create("grpcs://h:1"));
-        assertThat(Endpoints.lenient("HTTP://h:1?a=b&isSecure=TRUE")).contains(URI.create("https://h:1"));
-        assertThat(Endpoints.lenient("grpc://h:1?isSecure=false#x")).contains(URI.create("grpc://h:1"));
-        assertThat(Endpoints.lenient("http://h:1/api")).isEmpty();
+        // Kept as written, as Kratos does (it ignores the query, so a legacy isSecure=true stays plaintext).
+        assertThat(Endpoints.lenient("http://h:80/")).contains(URI.create("http://h:80/"));
+        assertThat(Endpoints.lenient("grpc://h:1?isSecure=true")).contains(URI.create("grpc://h:1?isSecure=true"));
+        assertThat(Endpoints.lenient("HTTP://h:1?a=b")).contains(URI.create("http://h:1?a=b"));
+        assertThat(Endpoints.lenient("grpc://h:1?isSecure=false#x")).contains(URI.create("grpc://h:1?isSecure=false#x"));
+        assertThat(Endpoints.lenient("http://h:1/api")).contains(URI.create("http://h:1/api"));
+        assertThat(Endpoints.lenient("http://h:0")).isEmpty();
         assertThat(Endpoints.lenient("h:1")).isEmpty();
         assertThat(Endpoints.lenient("grpc://h")).isEmpty();
         assertThat(Endpoints.lenient(null)).isEmpty();

@@ -56,8 +56,8 @@ class InstanceJsonTest {
                 + "\"endpoints\":[\"grpc://10.0.0.5:9000?isSecure=false\",\"http://10.0.0.5:8000/\"]}";
         ServiceInstance instance = InstanceJson.decode(json);
         assertThat(instance.metadata()).isEmpty();
-        assertThat(instance.endpoints()).containsExactly(URI.create("grpc://10.0.0.5:9000"),
-                URI.create("http://10.0.0.5:8000"));
+        assertThat(instance.endpoints()).containsExactly(URI.create("grpc://10.0.0.5:9000?isSecure=false"),
+                URI.create("http://10.0.0.5:8000/"));
     }
 
     @Test
@@ -70,7 +70,7 @@ class InstanceJsonTest {
         assertThat(instance.name()).isEqualTo("hello");
         assertThat(instance.version()).isEmpty();
         assertThat(instance.metadata()).isEqualTo(Map.of("k", "v", "n", ""));
-        assertThat(instance.endpoints()).containsExactly(URI.create("grpcs://10.0.0.5:9000"));
+        assertThat(instance.endpoints()).containsExactly(URI.create("grpc://10.0.0.5:9000?isSecure=true"));
         assertThat(InstanceJson.decode("{\"id\":\"1\",\"name\":\"a\\u003cb\\ud83d\\ude00\"}").name())
                 .isEqualTo("a<b\uD83D\uDE00");
     }

@@ -15,7 +15,6 @@ import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.Consumer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -26,13 +25,13 @@ class WatchHubTest {
 
     /** A source whose pushes the test drives by hand. */
     static final class ManualSource implements WatchHub.Source {
-        final Map<String, Consumer<List<ServiceInstance>>> sinks = new HashMap<>();
+        final Map<String, WatchHub.Sink> sinks = new HashMap<>();
         final AtomicInteger subscribed = new AtomicInteger();
         final AtomicInteger closed = new AtomicInteger();
         List<ServiceInstance> initial;
 
         @Override
-        public synchronized WatchHub.Subscription subscribe(String service, Consumer<List<ServiceInstance>> sink) {
+        public synchronized WatchHub.Subscription subscribe(String service, WatchHub.Sink sink) {
             subscribed.incrementAndGet();
             sinks.put(service, sink);
             if (initial != null) {
@@ -229,6 +228,61 @@ class WatchHubTest {
                 last = next;
             }
             assertThat(last).contains(List.of(instance("final")));
+        }
+    }
+
+    @Test
+    void keyedChangesReachWatchersSortedAndUnchangedRecordsWakeNobody() throws InterruptedException {
+        ManualSource source = new ManualSource();
+        try (WatchHub hub = new WatchHub(source); Watcher w = hub.watch("svc")) {
+            WatchHub.Sink sink = source.sinks.get("svc");
+            ServiceInstance a = instance("a");
+            ServiceInstance c = instance("c");
+            sink.reset(Map.of("/k/c", c, "/k/a", a));
+            assertThat(w.next(SHORT)).contains(List.of(a, c));
+
+            ServiceInstance b = instance("b");
+            sink.apply(Map.of("/k/b", b), List.of());
+            assertThat(w.next(SHORT)).contains(List.of(a, b, c));
+
+            sink.apply(Map.of("/k/a", instance("a")), List.of("/k/unknown")); // equal record, unknown key
+            assertThat(w.next(SHORT)).isEmpty();
+
+            ServiceInstance a2 = instance("a").toBuilder().version("v2").build();
+            sink.apply(Map.of("/k/a", a2), List.of("/k/c"));
+            List<ServiceInstance> list = w.next(SHORT).orElseThrow();
+            assertThat(list).containsExactly(a2, b);
+            assertThatThrownBy(() -> list.add(c)).isInstanceOf(UnsupportedOperationException.class);
+
+            sink.apply(Map.of(), List.of("/k/a", "/k/b"));
+            assertThat(w.next(SHORT)).contains(List.of());
+        }
+    }
+
+    @Test
+    void twoRecordsWithOneIdAreBothListedAndRemovedByKey() throws InterruptedException {
+        ManualSource source = new ManualSource();
+        try (WatchHub hub = new WatchHub(source); Watcher w = hub.watch("svc")) {
+            WatchHub.Sink sink = source.sinks.get("svc");
+            ServiceInstance x = instance("x");
+            sink.reset(Map.of("/k/1", x, "/k/2", x));
+            assertThat(w.next(SHORT)).contains(List.of(x, x));
+            sink.apply(Map.of(), List.of("/k/2"));
+            assertThat(w.next(SHORT)).contains(List.of(x));
+        }
+    }
+
+    @Test
+    void aWholeListAfterKeyedRecordsReplacesThem() throws InterruptedException {
+        ManualSource source = new ManualSource();
+        try (WatchHub hub = new WatchHub(source); Watcher w = hub.watch("svc")) {
+            WatchHub.Sink sink = source.sinks.get("svc");
+            sink.reset(Map.of("/k/a", instance("a")));
+            assertThat(w.next(SHORT)).contains(List.of(instance("a")));
+            sink.accept(List.of(instance("z")));
+            assertThat(w.next(SHORT)).contains(List.of(instance("z")));
+            sink.apply(Map.of("/k/b", instance("b")), List.of()); // starts from nothing after a whole list
+            assertThat(w.next(SHORT)).contains(List.of(instance("b")));
         }
     }
 }

@@ -163,7 +163,7 @@ public final class ConsulRegistry extends AbstractRegistry {
     }
 
     @Override
-    protected WatchHub.Subscription subscribe(String name, Consumer<List<ServiceInstance>> sink) {
+    protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
         ConsulWatch watch = new ConsulWatch(name, sink, client, scheduler, config, description());
         watches.add(watch);
         WatchHub.Subscription subscription = () -> {

@@ -344,7 +344,7 @@ public final class EtcdRegistry extends AbstractRegistry {
     }
 
     @Override
-    protected WatchHub.Subscription subscribe(String name, Consumer<List<ServiceInstance>> sink) {
+    protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
         EtcdWatcher watcher = new EtcdWatcher(etcd, name, prefix(name), sink, watchThread);
         watcher.start();
         return watcher;

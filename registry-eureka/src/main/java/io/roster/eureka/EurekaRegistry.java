@@ -140,7 +140,7 @@ public final class EurekaRegistry extends AbstractRegistry {
     }
 
     @Override
-    protected WatchHub.Subscription subscribe(String name, Consumer<List<ServiceInstance>> sink) {
+    protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
         return new EurekaWatch(name, this::read, sink, refreshes, options.refresh);
     }
 

@@ -278,7 +278,7 @@ public final class NacosRegistry extends AbstractRegistry {
     }
 
     @Override
-    protected WatchHub.Subscription subscribe(String name, Consumer<List<ServiceInstance>> sink) {
+    protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
         NacosLayout.checkName(name);
         try {
             return NacosWatch.open(naming, group, layout, this::visible, events, name, sink);

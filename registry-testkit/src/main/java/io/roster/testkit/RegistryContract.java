@@ -430,4 +430,47 @@ public abstract class RegistryContract {
     void unknownServiceIsEmpty() {
         assertThat(open().getService(TestInstances.serviceName("c15-nobody"))).isEmpty();
     }
+
+    @Test
+    @DisplayName("16 services() lists every service with an instance, from any registry, and drops an emptied one")
+    void servicesListsRegisteredServices() {
+        Registry registry = open();
+        Registry observer = open();
+        String one = TestInstances.serviceName("c16-one");
+        String two = TestInstances.serviceName("c16-two");
+        registry.register(TestInstances.of(one, "a"));
+        registry.register(TestInstances.of(one, "b"));
+        ServiceInstance only = TestInstances.of(two, "c");
+        registry.register(only);
+
+        await().atMost(bound).untilAsserted(() -> assertThat(observer.services()).contains(one, two));
+        List<String> names = observer.services();
+        assertThat(names).isSorted().doesNotHaveDuplicates();
+        assertThat(registry.services()).contains(one, two);
+
+        registry.deregister(only);
+        await().atMost(bound).untilAsserted(() -> assertThat(observer.services()).contains(one).doesNotContain(two));
+    }
+
+    @Test
+    @DisplayName("17 deregistering an instance this registry did not register touches nothing another registry owns")
+    void deregisterOfAnotherRegistrysInstanceTouchesNothing() throws InterruptedException {
+        Registry owner = open();
+        Registry stranger = open();
+        Registry observer = open();
+        String service = TestInstances.serviceName("c17");
+        ServiceInstance instance = TestInstances.of(service, "owned");
+        owner.register(instance);
+        await().atMost(bound).untilAsserted(() -> assertThat(observer.getService(service)).containsExactly(instance));
+
+        stranger.deregister(instance); // a copy of someone else's instance: not this registry's to remove
+
+        try (Watcher watcher = observer.watch(service)) {
+            assertThat(watcher.next()).containsExactly(instance);
+            assertThat(watcher.next(fixture.quietPeriod())).as("the instance must stay registered").isEmpty();
+        }
+        assertThat(observer.getService(service)).containsExactly(instance);
+        owner.deregister(instance);
+        await().atMost(bound).untilAsserted(() -> assertThat(observer.getService(service)).isEmpty());
+    }
 }

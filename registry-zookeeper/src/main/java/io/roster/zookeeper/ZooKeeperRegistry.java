@@ -175,7 +175,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
     }
 
     @Override
-    protected WatchHub.Subscription subscribe(String name, Consumer<List<ServiceInstance>> sink) {
+    protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
         ZooKeeperNodes.checkPathElement("name", name);
         ZooKeeperWatch watch = new ZooKeeperWatch(client, nodes, name, sink, worker, dispatcher,
                 closed -> watches.remove(name, closed));
