@@ -1,11 +1,13 @@
 package io.roster.spi;
 
+import io.roster.LogCapture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -74,6 +76,46 @@ class RetryTaskTest {
         assertThat(scheduler.awaitTermination(1, TimeUnit.SECONDS)).isTrue();
         assertThat(attempts.get()).isLessThanOrEqualTo(seen + 1);
         assertThat(task.isBusy()).isFalse();
+    }
+
+    @Test
+    void anErrorThrownByOneAttemptIsLoggedAtErrorAndRetried() throws Exception {
+        AtomicInteger attempts = new AtomicInteger();
+        RetryTask task = new RetryTask("re-register after an Error", scheduler, fast(), () -> {
+            if (attempts.incrementAndGet() == 1) {
+                throw new OutOfMemoryError("simulated");
+            }
+        });
+        try (LogCapture log = LogCapture.start()) {
+            task.trigger();
+            await().atMost(Duration.ofSeconds(10)).until(() -> attempts.get() == 2 && !task.isBusy());
+            assertThat(log.text()).contains("ERROR", "re-register after an Error: attempt 1 failed",
+                    "java.lang.OutOfMemoryError: simulated");
+        }
+        // Still alive: a later trigger runs again.
+        task.trigger();
+        await().atMost(Duration.ofSeconds(10)).until(() -> attempts.get() == 3 && !task.isBusy());
+    }
+
+    @Test
+    void aPeriodicTaskKeepsRunningAfterAnyThrowable() {
+        AtomicInteger runs = new AtomicInteger();
+        try (LogCapture log = LogCapture.start()) {
+            ScheduledFuture<?> future = Periodic.atFixedRate(scheduler, "renewal", Duration.ZERO,
+                    Duration.ofMillis(5), () -> {
+                        int n = runs.incrementAndGet();
+                        if (n == 1) {
+                            throw new OutOfMemoryError("simulated");
+                        }
+                        if (n == 2) {
+                            throw new IllegalStateException("unexpected");
+                        }
+                    });
+            await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() >= 4);
+            future.cancel(false);
+            assertThat(log.text()).contains("ERROR", "renewal: run failed (1 in a row)",
+                    "java.lang.OutOfMemoryError: simulated", "renewal: runs again after 2 failed run(s)");
+        }
     }
 
     @Test
