@@ -1,5 +1,7 @@
 package io.roster;
 
+import io.roster.spi.RegistryUri;
+
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.util.ArrayList;
@@ -315,7 +317,7 @@ public final class ServiceInstance {
             String field = "endpoints[" + i + "]";
             URI endpoint = checkEndpoint(field, raw.get(i));
             if (!seen.add(endpoint)) {
-                throw invalid(field, "must not repeat an endpoint", endpoint.toString());
+                throw invalid(field, "must not repeat an endpoint", RegistryUri.redact(endpoint.toString()));
             }
             result.add(endpoint);
         }
@@ -334,10 +336,10 @@ public final class ServiceInstance {
                 uri = new URI((String) value);
             } catch (URISyntaxException e) {
                 throw invalid(field, "must be a URI of the form scheme://host:port (" + e.getReason() + ")",
-                        (String) value);
+                        RegistryUri.redact((String) value));
             }
         }
-        String text = uri.toString();
+        String text = RegistryUri.redact(uri.toString()); // shown in messages: never a password
         if (uri.getScheme() == null || uri.isOpaque()) {
             throw invalid(field, "must have the form scheme://host:port", text);
         }
@@ -411,10 +413,18 @@ public final class ServiceInstance {
         return Objects.hash(id, name, version, metadata, endpoints);
     }
 
+    /**
+     * Describes the instance for logs. An endpoint read from a registry with user info or a secret query parameter
+     * shows them masked ({@code grpc://***@host:9000}).
+     */
     @Override
     public String toString() {
-        return "ServiceInstance{name=" + name + ", id=" + id + ", version=" + version + ", endpoints=" + endpoints
-                + ", metadata=" + metadata + '}';
+        StringBuilder shown = new StringBuilder("[");
+        for (URI endpoint : endpoints) {
+            shown.append(shown.length() > 1 ? ", " : "").append(RegistryUri.redact(endpoint.toString()));
+        }
+        return "ServiceInstance{name=" + name + ", id=" + id + ", version=" + version + ", endpoints="
+                + shown.append(']') + ", metadata=" + metadata + '}';
     }
 
     /**

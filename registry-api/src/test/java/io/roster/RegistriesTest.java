@@ -1,6 +1,8 @@
 package io.roster;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.net.URI;
 
@@ -49,6 +51,37 @@ class RegistriesTest {
                 .isInstanceOf(InvalidOptionException.class)
                 .hasMessageNotContaining("s3cr3t").hasMessageNotContaining("p4ss").hasMessageNotContaining("t0k")
                 .hasMessageContaining("***@");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {
+        "zookeeper://127.0.0.1:2181/roster?digest=app:S3cr3t^x", "zookeeper://h:2181?digest=app:S3cr3t x&a=b",
+        "nacos://h:8848?username=u&password=S3cr3t pw", "consul://h:8500?token=S3cr3t{}&dc=eu",
+        "nacos://h:8848?accessToken=S3cr3t|&secretKey=S3cr3t|", "etcd://root:S3cr3t pw@h:2379",
+        "eureka://user:S3cr3t@^@host:8761", "etcd://root:S3cr/3t@h 1:2379"})
+    void aUriWithASyntaxErrorNeverEchoesASecret(String uri) {
+        assertThatThrownBy(() -> Registries.open(uri))
+                .isInstanceOf(InvalidOptionException.class)
+                .hasMessageContaining("not a valid registry URI")
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr", "3t"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"eureka://user:S3cr@3t@host:8761", "eureka://user:S3cr/3t@host:8761",
+        "eureka://user:S3cr?3t@host:8761", "eureka://user:S3cr#3t@host:8761", "mem://user:S3cr3t@store?ttl=x"})
+    void aValidUriNeverEchoesItsPasswordWhateverItHolds(String uri) {
+        assertThatThrownBy(() -> Registries.open(uri))
+                .isInstanceOf(RegistryException.class)
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr", "3t"));
+    }
+
+    @Test
+    void aPortOutOfRangeIsRefusedAtOpen() {
+        assertThatThrownBy(() -> Registries.open("mem://store:99999"))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("hosts"))
+                .hasMessage("mem URI host entry 1 has port 99999, out of the range 1-65535");
+        assertThatThrownBy(() -> Registries.open("nosuch://h:99999"))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("port 99999");
     }
 
     @Test

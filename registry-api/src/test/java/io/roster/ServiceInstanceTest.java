@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.net.URI;
 import java.util.HashMap;
@@ -208,6 +209,33 @@ class ServiceInstanceTest {
         ServiceInstance fine = ServiceInstance.builder().name("greeter").id("1").version("v1").buildLenient();
         assertThat(ServiceInstance.requireWritable(fine)).isSameAs(fine);
         assertThat(fine).isEqualTo(ServiceInstance.builder().name("greeter").id("1").version("v1").build());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"grpc://user:S3cr3t@host:9000", "grpc://user:S3cr3t@host:9000/x",
+        "grpc://user:S3cr 3t@host:9000", "grpc://user:S3cr@3t@host:9000", "grpc://user:S3cr3t@:9000"})
+    void anEndpointWithUserInfoIsRefusedWithoutShowingThePassword(String endpoint) {
+        assertThatThrownBy(() -> valid().endpoint(endpoint).build())
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("endpoints[2]"))
+                .hasMessageContaining("***@")
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr", "3t"));
+        assertThatThrownBy(() -> valid().endpoint(URI.create("grpc://user:S3cr3t@host:9000")).build())
+                .hasMessageContaining("must not contain user info (was \"grpc://***@host:9000\")")
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr3t"));
+    }
+
+    @Test
+    void anInstanceReadWithUserInfoNeverShowsItsPassword() {
+        ServiceInstance read = ServiceInstance.builder().name("greeter").id("1")
+                .endpoint("grpc://user:S3cr3t@host:9000").endpoint("http://host:8000/?token=S3cr3t").buildLenient();
+        assertThat(read.endpoints()).extracting(URI::toString)
+                .containsExactly("grpc://user:S3cr3t@host:9000", "http://host:8000/?token=S3cr3t");
+        assertThat(read.toString()).contains("grpc://***@host:9000", "http://host:8000/?token=***")
+                .doesNotContain("S3cr3t");
+        assertThatThrownBy(() -> ServiceInstance.requireWritable(read))
+                .isInstanceOf(InvalidInstanceException.class)
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr3t"));
     }
 
     @Test
