@@ -220,9 +220,12 @@ public final class ServiceInstance {
      *
      * @param instance the instance
      * @return the same instance
-     * @throws InvalidInstanceException naming the first field that breaks a rule
+     * @throws InvalidInstanceException naming the first field that breaks a rule, or {@code instance} when null
      */
     public static ServiceInstance requireWritable(ServiceInstance instance) {
+        if (instance == null) {
+            throw new InvalidInstanceException("instance", "must not be null", "");
+        }
         if (instance.lenient) {
             new ServiceInstance(instance.toBuilder(), true);
         }
@@ -446,9 +449,14 @@ public final class ServiceInstance {
          *
          * @param id non-blank, no '/', at most 255 characters
          * @return this builder
+         * @throws InvalidInstanceException when {@code id} is null
          */
         public Builder id(String id) {
-            this.id = Objects.requireNonNull(id, "id");
+            if (id == null) {
+                // Not taken for "unset": a null where an id was meant must not silently become a random one.
+                throw new InvalidInstanceException("id", "must not be null (leave it unset for a random UUID)", "");
+            }
+            this.id = id;
             return this;
         }
 
@@ -492,8 +500,12 @@ public final class ServiceInstance {
          *
          * @param metadata non-empty keys, non-null values
          * @return this builder
+         * @throws InvalidInstanceException when {@code metadata} is null
          */
         public Builder metadata(Map<String, String> metadata) {
+            if (metadata == null) {
+                throw new InvalidInstanceException("metadata", "must not be null (use an empty map for none)", "");
+            }
             this.metadata.clear();
             // Copied entry by entry so that a null key or value is reported by build(), not by a map copy.
             metadata.forEach(this.metadata::put);
@@ -527,8 +539,12 @@ public final class ServiceInstance {
          *
          * @param endpoints the endpoints, in order
          * @return this builder
+         * @throws InvalidInstanceException when {@code endpoints} is null
          */
         public Builder endpoints(Collection<URI> endpoints) {
+            if (endpoints == null) {
+                throw new InvalidInstanceException("endpoints", "must not be null (use an empty list for none)", "");
+            }
             this.endpoints.clear();
             this.endpoints.addAll(endpoints);
             return this;

@@ -106,6 +106,34 @@ class ServiceInstanceTest {
     }
 
     @Test
+    void everyNullArgumentIsRefusedNamingTheField() {
+        assertThatThrownBy(() -> ServiceInstance.builder().id(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class, e -> assertThat(e.field()).isEqualTo("id"))
+                .hasMessageContaining("id must not be null");
+        assertThatThrownBy(() -> ServiceInstance.builder().metadata(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("metadata"));
+        assertThatThrownBy(() -> ServiceInstance.builder().endpoints(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("endpoints"));
+        assertThatThrownBy(() -> valid().endpoint((String) null).build())
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("endpoints[2]"));
+        assertThatThrownBy(() -> valid().endpoints(java.util.Arrays.asList(URI.create("grpc://h:1"), null)).build())
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("endpoints[1]"));
+        assertThatThrownBy(() -> ServiceInstance.requireWritable(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("instance"));
+        assertThatThrownBy(() -> ServiceInstance.requireValidName(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class, e -> assertThat(e.field()).isEqualTo("name"));
+        assertThatThrownBy(() -> ServiceInstance.requireReadableName(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class, e -> assertThat(e.field()).isEqualTo("name"));
+        assertThat(valid().version(null).build().version()).isEmpty(); // documented: unset
+        assertThat(valid().build().endpoint(null)).isEmpty();
+    }
+
+    @Test
     void acceptsTheEdgesOfEveryRule() {
         ServiceInstance instance = valid()
                 .name("9" + "g".repeat(252))

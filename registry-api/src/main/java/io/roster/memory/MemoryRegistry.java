@@ -1,14 +1,13 @@
 package io.roster.memory;
 
+import io.roster.InvalidOptionException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
-import io.roster.spi.Durations;
 import io.roster.spi.WatchHub;
 
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -118,9 +117,13 @@ public final class MemoryRegistry extends AbstractRegistry {
          *
          * @param name the store name
          * @return this builder
+         * @throws InvalidOptionException when the name is null or blank
          */
         public Builder name(String name) {
-            this.name = Objects.requireNonNull(name, "name");
+            if (name == null || name.isBlank()) {
+                throw new InvalidOptionException("name", "mem store name must not be null or blank");
+            }
+            this.name = name;
             return this;
         }
 
@@ -129,10 +132,14 @@ public final class MemoryRegistry extends AbstractRegistry {
          *
          * @param ttl a positive duration
          * @return this builder
+         * @throws InvalidOptionException when the TTL is null, zero or negative
          */
         public Builder ttl(Duration ttl) {
+            if (ttl == null) {
+                throw new InvalidOptionException("ttl", "mem option 'ttl' must not be null");
+            }
             if (ttl.isZero() || ttl.isNegative()) {
-                throw new IllegalArgumentException("ttl must be positive, was " + Durations.format(ttl));
+                throw new InvalidOptionException("ttl", "mem option 'ttl' must be positive, was " + ttl);
             }
             this.ttl = ttl;
             return this;

@@ -124,8 +124,8 @@ public final class WatchHub implements AutoCloseable {
         }
         try {
             topic.start();
-        } catch (RuntimeException e) {
-            watcher.close();
+        } catch (Throwable e) {
+            watcher.close(); // whatever the source threw, an Error included: nothing is left behind
             throw e;
         }
         return watcher;

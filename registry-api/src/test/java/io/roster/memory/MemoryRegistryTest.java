@@ -1,5 +1,6 @@
 package io.roster.memory;
 
+import io.roster.InvalidOptionException;
 import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
@@ -11,6 +12,7 @@ import java.util.List;
 import java.util.UUID;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 class MemoryRegistryTest {
@@ -52,6 +54,16 @@ class MemoryRegistryTest {
                 return System.nanoTime() > until;
             });
         }
+    }
+
+    @Test
+    void builderNullsAndBadValuesAreRefusedNamingTheOption() {
+        assertThatThrownBy(() -> MemoryRegistry.builder().name(null))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("name"));
+        assertThatThrownBy(() -> MemoryRegistry.builder().ttl(null))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("ttl"));
+        assertThatThrownBy(() -> MemoryRegistry.builder().ttl(Duration.ZERO))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("ttl"));
     }
 
     @Test
