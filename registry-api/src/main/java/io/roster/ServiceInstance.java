@@ -1,5 +1,6 @@
 package io.roster;
 
+import io.roster.spi.Endpoints;
 import io.roster.spi.RegistryUri;
 
 import java.net.URI;
@@ -9,6 +10,7 @@ import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -295,20 +297,18 @@ public final class ServiceInstance {
     }
 
     private static List<URI> readEndpoints(List<Object> raw) {
-        java.util.LinkedHashSet<URI> result = new java.util.LinkedHashSet<>();
+        LinkedHashSet<URI> result = new LinkedHashSet<>();
         for (int i = 0; i < raw.size(); i++) {
             String field = "endpoints[" + i + "]";
             Object value = raw.get(i);
-            URI uri;
-            try {
-                uri = value instanceof URI ? (URI) value : new URI(String.valueOf(value));
-            } catch (URISyntaxException e) {
-                throw new InvalidInstanceException(field, "must be a URI with a scheme, host and port", "");
+            if (value == null) {
+                throw new InvalidInstanceException(field, "must not be null", "");
             }
-            if (uri.getScheme() == null || uri.getHost() == null || uri.getPort() < 1 || uri.getPort() > 65535) {
-                throw new InvalidInstanceException(field, "must be a URI with a scheme, host and port", "");
-            }
-            result.add(uri);
+            // As Endpoints.lenient reads it: kept as written, only the scheme lower-cased (as Go's URL parser does).
+            String text = value.toString();
+            URI uri = Endpoints.lenient(text).orElseThrow(() -> invalid(field,
+                    "must be a URI with a scheme, a host and a port 1-65535", RegistryUri.redact(text)));
+            result.add(uri); // a repeat is dropped, as reading a list that names one endpoint twice
         }
         return new ArrayList<>(result);
     }

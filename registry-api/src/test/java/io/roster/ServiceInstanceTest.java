@@ -230,6 +230,15 @@ class ServiceInstanceTest {
     }
 
     @Test
+    void buildLenientReadsEndpointsAsEndpointsLenientDoes() {
+        ServiceInstance read = ServiceInstance.builder().name("a").id("1").endpoint("GRPC://h:1/x?isSecure=true")
+                .endpoint(URI.create("Http://h:2")).buildLenient();
+        assertThat(read.endpoints()).extracting(URI::toString).containsExactly("grpc://h:1/x?isSecure=true",
+                "http://h:2");
+        assertThat(read.endpoint("http")).contains(URI.create("http://h:2"));
+    }
+
+    @Test
     void aLenientInstanceMustPassTheWritingRulesToBeRegistered() {
         ServiceInstance read = ServiceInstance.builder().name("greeter").id("1").version("v1 beta").buildLenient();
         assertThatThrownBy(() -> ServiceInstance.requireWritable(read))
