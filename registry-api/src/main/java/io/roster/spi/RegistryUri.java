@@ -18,15 +18,15 @@ import java.util.regex.Pattern;
  * A registry URI taken apart for a provider:
  * {@code scheme://[user[:password]@]host1:port1,host2:port2[/path][?option=value&...]}.
  *
- * <p>Several comma-separated hosts are allowed (a cluster); a port, when given, must be 1–65535, so a bad one fails
- * at {@code open()} for every backend. User info and query values are percent-decoded; a user name or password
+ * <p>Several comma-separated hosts are allowed (a cluster); a numeric port must be 1–65535, so a bad one fails at
+ * {@code open()} for every backend (a port that is not a number is left to the provider's rules). User info and query values are percent-decoded; a user name or password
  * holding {@code / ? # @} must be percent-encoded, and a URI where such a character evidently was not (an
  * {@code @} after the host) is refused without being echoed. {@link #toString()} never shows the password or
  * secret options.
  */
 public final class RegistryUri {
     private static final Pattern PARAM = Pattern.compile("[?&;]([^?&;=#\\s]*)=");
-    private static final Pattern PORT = Pattern.compile("[0-9]{1,5}");
+    private static final Pattern DIGITS = Pattern.compile("[0-9]+");
 
     private final String scheme;
     private final List<String> hosts;
@@ -66,11 +66,12 @@ public final class RegistryUri {
         if (contains(uri.getRawPath(), '@') || contains(uri.getRawFragment(), '@')) {
             // A password holding '/' or '#' ends the authority early: the rest of it lands in the path or fragment
             // (and would be shown there, or taken for a host). Refuse rather than guess.
-            throw new InvalidOptionException("uri", scheme + " URI has an '@' after its host: percent-encode "
-                    + "'/', '?', '#' and '@' in a user name or password (%2F, %3F, %23, %40), was '"
-                    + redact(uri.toString()) + "'");
+            throw new InvalidOptionException("uri", scheme + " URI has an '@' after its host: user info goes "
+                    + "before the first host, and '/', '?', '#' and '@' in a user name or password must be "
+                    + "percent-encoded (%2F, %3F, %23, %40), was '" + redact(uri.toString()) + "'");
         }
         String authority = uri.getRawAuthority();
+        boolean textPort = false;
         String user = null;
         String password = null;
         List<String> hosts = new ArrayList<>();
@@ -88,7 +89,9 @@ public final class RegistryUri {
                 if (entries[i].isBlank()) {
                     throw new InvalidOptionException("hosts", scheme + " URI has an empty entry in its host list");
                 }
-                hosts.add(checkPort(scheme, i, decode(entries[i].trim())));
+                String entry = decode(entries[i].trim());
+                textPort |= checkPort(scheme, i, entry);
+                hosts.add(entry);
             }
         }
         String path = uri.getRawPath() == null ? "" : decode(uri.getRawPath());
@@ -104,14 +107,20 @@ public final class RegistryUri {
                 String value = eq < 0 ? "" : decode(pair.substring(eq + 1));
                 if (name.indexOf('@') >= 0) {
                     // No option has '@' in its name: a password holding '?' put the rest of the user info here.
-                    throw new InvalidOptionException("uri", scheme + " URI has an '@' in an option name: "
-                            + "percent-encode '/', '?', '#' and '@' in a user name or password (%2F, %3F, %23, "
-                            + "%40), was '" + redact(uri.toString()) + "'");
+                    throw new InvalidOptionException("uri", scheme + " URI has an '@' in an option name: '/', "
+                            + "'?', '#' and '@' in a user name or password must be percent-encoded (%2F, %3F, "
+                            + "%23, %40), was '" + redact(uri.toString()) + "'");
                 }
                 if (values.putIfAbsent(name, value) != null) {
                     throw new InvalidOptionException(name, scheme + " option '" + name + "' is given twice");
                 }
             }
+        }
+        if (textPort && user == null && contains(query, '@')) {
+            // user:pa?x=ss@host: the password's '?' ended the authority early, leaving "user:pa" as a host.
+            throw new InvalidOptionException("uri", scheme + " URI has a host whose port is not a number and an "
+                    + "'@' in its query: '/', '?', '#' and '@' in a user name or password must be percent-encoded "
+                    + "(%2F, %3F, %23, %40), was '" + redact(uri.toString()) + "'");
         }
         return new RegistryUri(scheme, hosts, user, password, path, new Options(scheme, values));
     }
@@ -178,29 +187,27 @@ public final class RegistryUri {
         return text != null && text.indexOf(c) >= 0;
     }
 
-    /** Checks the port of one host entry ({@code host}, {@code host:port}, {@code [v6]:port}). */
-    private static String checkPort(String scheme, int index, String entry) {
+    /**
+     * Checks the port of one host entry ({@code host}, {@code host:port}, {@code [v6]:port}): a number must be
+     * 1–65535. Text that is not a number is left to the provider's own rules (its message may name the entry).
+     *
+     * @return whether the entry has a port that is not a number
+     */
+    private static boolean checkPort(String scheme, int index, String entry) {
         int colon = entry.lastIndexOf(':');
         if (colon < 0 || entry.endsWith("]")) {
-            return entry;
-        }
-        if (entry.indexOf(':') != colon && !entry.startsWith("[")) {
-            throw new InvalidOptionException("hosts", scheme + " URI host entry " + (index + 1) + " has several "
-                    + "':'; IPv6 addresses go in brackets, such as [::1]:2379");
+            return false;
         }
         String port = entry.substring(colon + 1);
-        if (!PORT.matcher(port).matches()) {
-            // Not shown: text that is not a port may be part of a password (user:pa/ss@host splits at the '/').
-            throw new InvalidOptionException("hosts", scheme + " URI host entry " + (index + 1) + " has a port "
-                    + "that is not a number (a user name or password holding '/', '?', '#' or '@' must be "
-                    + "percent-encoded: %2F, %3F, %23, %40)");
+        if (!DIGITS.matcher(port).matches()) {
+            return !port.isEmpty();
         }
-        int value = Integer.parseInt(port);
+        long value = port.length() > 9 ? Long.MAX_VALUE : Long.parseLong(port);
         if (value < 1 || value > 65535) {
             throw new InvalidOptionException("hosts", scheme + " URI host entry " + (index + 1) + " has port "
-                    + value + ", out of the range 1-65535");
+                    + (value == Long.MAX_VALUE ? port : String.valueOf(value)) + ", out of the range 1-65535");
         }
-        return entry;
+        return false;
     }
 
     private static String decode(String s) {
