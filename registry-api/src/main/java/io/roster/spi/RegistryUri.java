@@ -19,10 +19,10 @@ import java.util.regex.Pattern;
  * {@code scheme://[user[:password]@]host1:port1,host2:port2[/path][?option=value&...]}.
  *
  * <p>Several comma-separated hosts are allowed (a cluster); a numeric port must be 1–65535, so a bad one fails at
- * {@code open()} for every backend (a port that is not a number is left to the provider's rules). User info and query values are percent-decoded; a user name or password
- * holding {@code / ? # @} must be percent-encoded, and a URI where such a character evidently was not (an
- * {@code @} after the host) is refused without being echoed. {@link #toString()} never shows the password or
- * secret options.
+ * {@code open()} for every backend (a port that is not a number is left to the provider's rules). User info and
+ * query values are percent-decoded; a user name or password holding {@code / ? # @} must be percent-encoded, and a
+ * URI where such a character evidently was not (an {@code @} after the host) is refused without being echoed.
+ * {@link #toString()} never shows the password or secret options.
  */
 public final class RegistryUri {
     private static final Pattern PARAM = Pattern.compile("[?&;]([^?&;=#\\s]*)=");
