@@ -187,6 +187,8 @@ public abstract class AbstractRegistry implements Registry {
                     try {
                         action.deregister(instance);
                         return true;
+                    } catch (InterruptedException e) {
+                        return false; // abandoned at the deadline: counted in the summary below
                     } catch (Exception e) {
                         LOG.warn("{}: deregistering {} failed, it will expire by itself: {}", description,
                                 key(instance), Failures.describe(e));
@@ -196,8 +198,9 @@ public abstract class AbstractRegistry implements Registry {
             }
             pool.shutdown();
             if (!pool.awaitTermination(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
-                LOG.warn("{}: deregistrations still running after {} ms are abandoned; those instances will "
-                        + "expire by themselves", description, timeout.toMillis());
+                long running = results.stream().filter(r -> !r.isDone()).count();
+                LOG.warn("{}: {} deregistration(s) still running after {} ms are abandoned; those instances will "
+                        + "expire by themselves", description, running, timeout.toMillis());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -349,7 +352,11 @@ public abstract class AbstractRegistry implements Registry {
             registrationLock.lock();
             try {
                 closed = true;
-                hub.close();
+                try {
+                    hub.close();
+                } catch (Exception e) {
+                    LOG.warn("{}: closing watchers failed: {}", description, Failures.describe(e));
+                }
                 List<ServiceInstance> mine = new ArrayList<>(registered.values());
                 registered.clear();
                 if (deregister && !mine.isEmpty()) {
@@ -360,13 +367,15 @@ public abstract class AbstractRegistry implements Registry {
             } finally {
                 registrationLock.unlock();
             }
+        } finally {
+            // Even after an Error: threads and clients are released, and later close() calls stop waiting.
             try {
                 shutdown();
             } catch (Exception e) {
                 LOG.warn("{}: shutdown failed: {}", description, Failures.describe(e));
+            } finally {
+                closeDone.countDown();
             }
-        } finally {
-            closeDone.countDown();
         }
     }
 

@@ -264,6 +264,19 @@ class AbstractRegistryTest {
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(20));
     }
 
+    @Test
+    void anErrorWhileDeregisteringOnCloseStillShutsTheBackendDown() {
+        fake.register(instance("1"));
+        fake.hook = (call, instance) -> {
+            if (call.equals("deregister")) {
+                throw new StackOverflowError("simulated");
+            }
+        };
+        assertThatThrownBy(fake::close).isInstanceOf(StackOverflowError.class);
+        assertThat(fake.shutDown).isTrue();
+        assertThatThrownBy(() -> fake.getService("svc")).isInstanceOf(RegistryClosedException.class);
+    }
+
     // ---- deregisterConcurrently ----
 
     @Test
