@@ -48,7 +48,7 @@ public final class DaemonThreadFactory implements ThreadFactory {
         thread.setDaemon(true);
         // Through SLF4J rather than System.err, so that an unexpected death of a registry thread is seen.
         thread.setUncaughtExceptionHandler((t, e) -> LOG.error("Thread {} died of an uncaught exception", t.getName(),
-                e));
+                Failures.redacted(e)));
         return thread;
     }
 }

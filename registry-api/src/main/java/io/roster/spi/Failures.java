@@ -86,4 +86,41 @@ public final class Failures {
         }
         return RegistryUri.redact(t.toString());
     }
+
+    /**
+     * Returns a copy of a failure fit for a log line with its stack trace: the same stack traces and cause chain,
+     * every message redacted by {@link RegistryUri#redact} (a client library may quote a URL with its password).
+     * Pass it as the last argument of an SLF4J call.
+     *
+     * @param failure the failure
+     * @return a throwable whose {@code toString()} is the original's, redacted
+     */
+    public static Throwable redacted(Throwable failure) {
+        return copy(failure, 0);
+    }
+
+    private static Throwable copy(Throwable t, int depth) {
+        Redacted copy = new Redacted(RegistryUri.redact(t.toString()));
+        copy.setStackTrace(t.getStackTrace());
+        if (t.getCause() != null && t.getCause() != t && depth < MAX_DEPTH) {
+            copy.initCause(copy(t.getCause(), depth + 1));
+        }
+        return copy;
+    }
+
+    /** A failure's text and stack, without its secrets. */
+    private static final class Redacted extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final String text;
+
+        Redacted(String text) {
+            super(text);
+            this.text = text;
+        }
+
+        @Override
+        public String toString() {
+            return text;
+        }
+    }
 }

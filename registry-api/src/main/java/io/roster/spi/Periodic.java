@@ -42,9 +42,10 @@ public final class Periodic {
                 int n = failures.incrementAndGet();
                 try {
                     if (n == 1 || n % 100 == 0) {
-                        LOG.error("{}: run failed ({} in a row), running again next period", what, n, e);
+                        LOG.error("{}: run failed ({} in a row), running again next period", what, n,
+                                Failures.redacted(e));
                     } else {
-                        LOG.debug("{}: run failed ({} in a row): {}", what, n, RegistryUri.redact(e.toString()));
+                        LOG.debug("{}: run failed ({} in a row): {}", what, n, Failures.describe(e));
                     }
                 } catch (Throwable ignored) {
                     // Logging itself failed (out of memory, say): the task must still run next period.

@@ -146,12 +146,12 @@ public final class RetryTask implements AutoCloseable {
         schedule(delay);
         if (!(failure instanceof Exception)) {
             LOG.error("{}: attempt {} failed unexpectedly, retrying in {} ms", what, failures, delay.toMillis(),
-                    failure);
+                    Failures.redacted(failure));
         } else if (failures == 1 || failures % 20 == 0) {
             LOG.warn("{}: attempt {} failed, retrying in {} ms: {}", what, failures, delay.toMillis(),
-                    RegistryUri.redact(failure.toString()));
+                    Failures.describe(failure));
         } else {
-            LOG.debug("{}: attempt {} failed: {}", what, failures, RegistryUri.redact(failure.toString()));
+            LOG.debug("{}: attempt {} failed: {}", what, failures, Failures.describe(failure));
         }
     }
 }

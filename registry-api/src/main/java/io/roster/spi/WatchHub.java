@@ -244,7 +244,8 @@ public final class WatchHub implements AutoCloseable {
                 try {
                     s.close();
                 } catch (RuntimeException e) {
-                    LOG.warn("Closing the subscription to service '{}' failed: {}", service, e.toString());
+                    LOG.warn("Closing the subscription to service '{}' failed: {}", service,
+                            Failures.describe(e));
                 }
             }
         }

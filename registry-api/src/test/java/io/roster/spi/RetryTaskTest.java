@@ -4,6 +4,7 @@ import io.roster.LogCapture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ScheduledExecutorService;
@@ -107,14 +108,20 @@ class RetryTaskTest {
                         if (n == 1) {
                             throw new OutOfMemoryError("simulated");
                         }
-                        if (n == 2) {
-                            throw new IllegalStateException("unexpected");
+                        if (n == 3 || n == 4) { // a second series of failures, after a good run
+                            throw new IllegalStateException("unexpected",
+                                    new IOException("GET http://user:S3cr3t@10.0.0.1:8500/v1?token=S3cr3t"));
                         }
                     });
-            await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() >= 4);
+            await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() >= 6);
             future.cancel(false);
-            assertThat(log.text()).contains("ERROR", "renewal: run failed (1 in a row)",
-                    "java.lang.OutOfMemoryError: simulated", "renewal: runs again after 2 failed run(s)");
+            assertThat(log.text()).contains("ERROR", "java.lang.OutOfMemoryError: simulated",
+                    "renewal: runs again after 1 failed run(s)", "renewal: runs again after 2 failed run(s)",
+                    "Caused by: java.io.IOException: GET http://***@10.0.0.1:8500/v1?token=***",
+                    "at io.roster.spi.RetryTaskTest")
+                    .doesNotContain("S3cr3t");
+            assertThat(log.lines("renewal: run failed (1 in a row)")).isEqualTo(2); // once per series at ERROR
+            assertThat(log.lines("renewal: run failed (2 in a row)")).isZero();
         }
     }
 
