@@ -147,7 +147,8 @@ public final class ServiceInstance {
     /**
      * Returns the first endpoint with the given scheme, as Kratos's {@code ParseEndpoint} does.
      *
-     * @param scheme a scheme such as {@code grpc}, {@code grpcs}, {@code http} or {@code https}
+     * @param scheme a scheme such as {@code grpc}, {@code grpcs}, {@code http} or {@code https}; {@code null}
+     *     matches none
      * @return the endpoint, or empty when the instance serves no such scheme
      */
     public Optional<URI> endpoint(String scheme) {
