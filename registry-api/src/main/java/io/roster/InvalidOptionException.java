@@ -21,6 +21,18 @@ public class InvalidOptionException extends RegistryException {
     }
 
     /**
+     * Creates the exception with the failure that revealed the bad value.
+     *
+     * @param option the offending option, such as {@code ttl}
+     * @param message the full explanation
+     * @param cause the underlying failure
+     */
+    public InvalidOptionException(String option, String message, Throwable cause) {
+        super(message, cause);
+        this.option = option;
+    }
+
+    /**
      * Returns the offending option.
      *
      * @return the option name

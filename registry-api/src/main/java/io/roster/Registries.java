@@ -1,5 +1,6 @@
 package io.roster;
 
+import io.roster.spi.Failures;
 import io.roster.spi.RegistryProvider;
 import io.roster.spi.RegistryUri;
 import org.slf4j.Logger;
@@ -10,7 +11,6 @@ import java.net.URISyntaxException;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Objects;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 import java.util.Set;
@@ -43,12 +43,15 @@ public final class Registries {
      *
      * @param uri such as {@code mem://demo} or {@code etcd://127.0.0.1:2379?ttl=15s}
      * @return an open registry; close it when done
-     * @throws InvalidOptionException when the URI is malformed, or an option is unknown or bad
+     * @throws InvalidOptionException when the URI is null or malformed, a port is out of range, or an option is
+     *     unknown or bad
      * @throws RegistryException when no provider serves the scheme (the message lists those that do), or the
      *     backend cannot be reached
      */
     public static Registry open(String uri) {
-        Objects.requireNonNull(uri, "uri");
+        if (uri == null) {
+            throw new InvalidOptionException("uri", "registry URI must not be null");
+        }
         try {
             return open(new URI(uri.trim()));
         } catch (URISyntaxException e) {
@@ -62,12 +65,13 @@ public final class Registries {
      *
      * @param uri such as {@code mem://demo} or {@code etcd://127.0.0.1:2379?ttl=15s}
      * @return an open registry; close it when done
-     * @throws InvalidOptionException when an option is unknown or bad
+     * @throws InvalidOptionException when the URI is null, a port is out of range, or an option is unknown or bad
      * @throws RegistryException when no provider serves the scheme (the message lists those that do), or the
-     *     backend cannot be reached
+     *     backend cannot be reached ({@link RegistryUnavailableException}); whatever a backend's client throws
+     *     arrives wrapped in one of these
      */
     public static Registry open(URI uri) {
-        RegistryUri parsed = RegistryUri.parse(Objects.requireNonNull(uri, "uri"));
+        RegistryUri parsed = RegistryUri.parse(uri);
         RegistryProvider best = null;
         for (RegistryProvider provider : providers()) {
             if (provider.scheme().equalsIgnoreCase(parsed.scheme())
@@ -81,7 +85,28 @@ public final class Registries {
                     + " (add the backend's module, such as io.roster:registry-" + parsed.scheme()
                     + ", to the dependencies)");
         }
-        return best.open(parsed);
+        return open(best, parsed);
+    }
+
+    /** Opens through a provider, letting no JDK or client-library exception out unwrapped. */
+    private static Registry open(RegistryProvider provider, RegistryUri uri) {
+        Registry registry;
+        try {
+            registry = provider.open(uri);
+        } catch (RegistryException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            // What a client library throws for a value it cannot use: a bad option the provider did not check.
+            throw new InvalidOptionException("uri", uri.scheme() + " registry " + uri + " has a value its client "
+                    + "refused: " + Failures.describe(e), e);
+        } catch (Exception e) {
+            throw Failures.wrap("open", uri.toString(), e);
+        }
+        if (registry == null) {
+            throw new RegistryException("open failed: the " + uri.scheme() + " provider "
+                    + provider.getClass().getName() + " returned no registry for " + uri);
+        }
+        return registry;
     }
 
     /**
@@ -122,9 +147,19 @@ public final class Registries {
                 continue;
             }
             boolean duplicate = into.stream().anyMatch(p -> p.getClass() == provider.getClass());
-            if (!duplicate && provider.isAvailable()) {
+            if (!duplicate && isAvailable(provider)) {
                 into.add(provider);
             }
+        }
+    }
+
+    private static boolean isAvailable(RegistryProvider provider) {
+        try {
+            return provider.scheme() != null && provider.isAvailable();
+        } catch (RuntimeException | LinkageError e) {
+            // A provider whose client library is missing or broken must not hide the others.
+            LOG.warn("Skipping registry provider {}: {}", provider.getClass().getName(), Failures.describe(e));
+            return false;
         }
     }
 }

@@ -14,4 +14,14 @@ public class RegistryClosedException extends RegistryException {
     public RegistryClosedException(String message) {
         super(message);
     }
+
+    /**
+     * Creates the exception for a call that failed because the registry was closed while it ran.
+     *
+     * @param message which registry was closed
+     * @param cause what the call ran into
+     */
+    public RegistryClosedException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

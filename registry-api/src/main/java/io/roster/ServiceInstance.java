@@ -1,5 +1,8 @@
 package io.roster;
 
+import io.roster.spi.Endpoints;
+import io.roster.spi.RegistryUri;
+
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.util.ArrayList;
@@ -7,6 +10,7 @@ import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -143,7 +147,8 @@ public final class ServiceInstance {
     /**
      * Returns the first endpoint with the given scheme, as Kratos's {@code ParseEndpoint} does.
      *
-     * @param scheme a scheme such as {@code grpc}, {@code grpcs}, {@code http} or {@code https}
+     * @param scheme a scheme such as {@code grpc}, {@code grpcs}, {@code http} or {@code https}; {@code null}
+     *     matches none
      * @return the endpoint, or empty when the instance serves no such scheme
      */
     public Optional<URI> endpoint(String scheme) {
@@ -218,9 +223,12 @@ public final class ServiceInstance {
      *
      * @param instance the instance
      * @return the same instance
-     * @throws InvalidInstanceException naming the first field that breaks a rule
+     * @throws InvalidInstanceException naming the first field that breaks a rule, or {@code instance} when null
      */
     public static ServiceInstance requireWritable(ServiceInstance instance) {
+        if (instance == null) {
+            throw new InvalidInstanceException("instance", "must not be null", "");
+        }
         if (instance.lenient) {
             new ServiceInstance(instance.toBuilder(), true);
         }
@@ -290,20 +298,18 @@ public final class ServiceInstance {
     }
 
     private static List<URI> readEndpoints(List<Object> raw) {
-        java.util.LinkedHashSet<URI> result = new java.util.LinkedHashSet<>();
+        LinkedHashSet<URI> result = new LinkedHashSet<>();
         for (int i = 0; i < raw.size(); i++) {
             String field = "endpoints[" + i + "]";
             Object value = raw.get(i);
-            URI uri;
-            try {
-                uri = value instanceof URI ? (URI) value : new URI(String.valueOf(value));
-            } catch (URISyntaxException e) {
-                throw new InvalidInstanceException(field, "must be a URI with a scheme, host and port", "");
+            if (value == null) {
+                throw new InvalidInstanceException(field, "must not be null", "");
             }
-            if (uri.getScheme() == null || uri.getHost() == null || uri.getPort() < 1 || uri.getPort() > 65535) {
-                throw new InvalidInstanceException(field, "must be a URI with a scheme, host and port", "");
-            }
-            result.add(uri);
+            // As Endpoints.lenient reads it: kept as written, only the scheme lower-cased (as Go's URL parser does).
+            String text = value.toString();
+            URI uri = Endpoints.lenient(text).orElseThrow(() -> invalid(field,
+                    "must be a URI with a scheme, a host and a port 1-65535", RegistryUri.redact(text)));
+            result.add(uri); // a repeat is dropped, as reading a list that names one endpoint twice
         }
         return new ArrayList<>(result);
     }
@@ -315,7 +321,7 @@ public final class ServiceInstance {
             String field = "endpoints[" + i + "]";
             URI endpoint = checkEndpoint(field, raw.get(i));
             if (!seen.add(endpoint)) {
-                throw invalid(field, "must not repeat an endpoint", endpoint.toString());
+                throw invalid(field, "must not repeat an endpoint", RegistryUri.redact(endpoint.toString()));
             }
             result.add(endpoint);
         }
@@ -334,10 +340,10 @@ public final class ServiceInstance {
                 uri = new URI((String) value);
             } catch (URISyntaxException e) {
                 throw invalid(field, "must be a URI of the form scheme://host:port (" + e.getReason() + ")",
-                        (String) value);
+                        RegistryUri.redact((String) value));
             }
         }
-        String text = uri.toString();
+        String text = RegistryUri.redact(uri.toString()); // shown in messages: never a password
         if (uri.getScheme() == null || uri.isOpaque()) {
             throw invalid(field, "must have the form scheme://host:port", text);
         }
@@ -411,10 +417,18 @@ public final class ServiceInstance {
         return Objects.hash(id, name, version, metadata, endpoints);
     }
 
+    /**
+     * Describes the instance for logs. An endpoint read from a registry with user info or a secret query parameter
+     * shows them masked ({@code grpc://***@host:9000}).
+     */
     @Override
     public String toString() {
-        return "ServiceInstance{name=" + name + ", id=" + id + ", version=" + version + ", endpoints=" + endpoints
-                + ", metadata=" + metadata + '}';
+        StringBuilder shown = new StringBuilder("[");
+        for (URI endpoint : endpoints) {
+            shown.append(shown.length() > 1 ? ", " : "").append(RegistryUri.redact(endpoint.toString()));
+        }
+        return "ServiceInstance{name=" + name + ", id=" + id + ", version=" + version + ", endpoints="
+                + shown.append(']') + ", metadata=" + metadata + '}';
     }
 
     /**
@@ -436,9 +450,14 @@ public final class ServiceInstance {
          *
          * @param id non-blank, no '/', at most 255 characters
          * @return this builder
+         * @throws InvalidInstanceException when {@code id} is null
          */
         public Builder id(String id) {
-            this.id = Objects.requireNonNull(id, "id");
+            if (id == null) {
+                // Not taken for "unset": a null where an id was meant must not silently become a random one.
+                throw new InvalidInstanceException("id", "must not be null (leave it unset for a random UUID)", "");
+            }
+            this.id = id;
             return this;
         }
 
@@ -482,8 +501,12 @@ public final class ServiceInstance {
          *
          * @param metadata non-empty keys, non-null values
          * @return this builder
+         * @throws InvalidInstanceException when {@code metadata} is null
          */
         public Builder metadata(Map<String, String> metadata) {
+            if (metadata == null) {
+                throw new InvalidInstanceException("metadata", "must not be null (use an empty map for none)", "");
+            }
             this.metadata.clear();
             // Copied entry by entry so that a null key or value is reported by build(), not by a map copy.
             metadata.forEach(this.metadata::put);
@@ -517,8 +540,12 @@ public final class ServiceInstance {
          *
          * @param endpoints the endpoints, in order
          * @return this builder
+         * @throws InvalidInstanceException when {@code endpoints} is null
          */
         public Builder endpoints(Collection<URI> endpoints) {
+            if (endpoints == null) {
+                throw new InvalidInstanceException("endpoints", "must not be null (use an empty list for none)", "");
+            }
             this.endpoints.clear();
             this.endpoints.addAll(endpoints);
             return this;

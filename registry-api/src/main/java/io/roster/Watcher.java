@@ -41,8 +41,9 @@ public interface Watcher extends AutoCloseable {
     /**
      * Waits at most {@code timeout} for the first or the next list.
      *
-     * @param timeout the longest wait
+     * @param timeout the longest wait; zero or negative only checks
      * @return the list, or empty when the timeout passed with no change
+     * @throws InvalidOptionException when {@code timeout} is null
      * @throws WatcherClosedException when the watcher is or gets closed
      * @throws InterruptedException when the calling thread is interrupted while waiting
      */

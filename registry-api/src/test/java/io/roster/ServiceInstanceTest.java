@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.net.URI;
 import java.util.HashMap;
@@ -105,6 +106,34 @@ class ServiceInstanceTest {
     }
 
     @Test
+    void everyNullArgumentIsRefusedNamingTheField() {
+        assertThatThrownBy(() -> ServiceInstance.builder().id(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class, e -> assertThat(e.field()).isEqualTo("id"))
+                .hasMessageContaining("id must not be null");
+        assertThatThrownBy(() -> ServiceInstance.builder().metadata(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("metadata"));
+        assertThatThrownBy(() -> ServiceInstance.builder().endpoints(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("endpoints"));
+        assertThatThrownBy(() -> valid().endpoint((String) null).build())
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("endpoints[2]"));
+        assertThatThrownBy(() -> valid().endpoints(java.util.Arrays.asList(URI.create("grpc://h:1"), null)).build())
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("endpoints[1]"));
+        assertThatThrownBy(() -> ServiceInstance.requireWritable(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("instance"));
+        assertThatThrownBy(() -> ServiceInstance.requireValidName(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class, e -> assertThat(e.field()).isEqualTo("name"));
+        assertThatThrownBy(() -> ServiceInstance.requireReadableName(null))
+                .isInstanceOfSatisfying(InvalidInstanceException.class, e -> assertThat(e.field()).isEqualTo("name"));
+        assertThat(valid().version(null).build().version()).isEmpty(); // documented: unset
+        assertThat(valid().build().endpoint(null)).isEmpty();
+    }
+
+    @Test
     void acceptsTheEdgesOfEveryRule() {
         ServiceInstance instance = valid()
                 .name("9" + "g".repeat(252))
@@ -201,6 +230,15 @@ class ServiceInstanceTest {
     }
 
     @Test
+    void buildLenientReadsEndpointsAsEndpointsLenientDoes() {
+        ServiceInstance read = ServiceInstance.builder().name("a").id("1").endpoint("GRPC://h:1/x?isSecure=true")
+                .endpoint(URI.create("Http://h:2")).buildLenient();
+        assertThat(read.endpoints()).extracting(URI::toString).containsExactly("grpc://h:1/x?isSecure=true",
+                "http://h:2");
+        assertThat(read.endpoint("http")).contains(URI.create("http://h:2"));
+    }
+
+    @Test
     void aLenientInstanceMustPassTheWritingRulesToBeRegistered() {
         ServiceInstance read = ServiceInstance.builder().name("greeter").id("1").version("v1 beta").buildLenient();
         assertThatThrownBy(() -> ServiceInstance.requireWritable(read))
@@ -208,6 +246,33 @@ class ServiceInstanceTest {
         ServiceInstance fine = ServiceInstance.builder().name("greeter").id("1").version("v1").buildLenient();
         assertThat(ServiceInstance.requireWritable(fine)).isSameAs(fine);
         assertThat(fine).isEqualTo(ServiceInstance.builder().name("greeter").id("1").version("v1").build());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"grpc://user:S3cr3t@host:9000", "grpc://user:S3cr3t@host:9000/x",
+        "grpc://user:S3cr 3t@host:9000", "grpc://user:S3cr@3t@host:9000", "grpc://user:S3cr3t@:9000"})
+    void anEndpointWithUserInfoIsRefusedWithoutShowingThePassword(String endpoint) {
+        assertThatThrownBy(() -> valid().endpoint(endpoint).build())
+                .isInstanceOfSatisfying(InvalidInstanceException.class,
+                        e -> assertThat(e.field()).isEqualTo("endpoints[2]"))
+                .hasMessageContaining("***@")
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr", "3t"));
+        assertThatThrownBy(() -> valid().endpoint(URI.create("grpc://user:S3cr3t@host:9000")).build())
+                .hasMessageContaining("must not contain user info (was \"grpc://***@host:9000\")")
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr3t"));
+    }
+
+    @Test
+    void anInstanceReadWithUserInfoNeverShowsItsPassword() {
+        ServiceInstance read = ServiceInstance.builder().name("greeter").id("1")
+                .endpoint("grpc://user:S3cr3t@host:9000").endpoint("http://host:8000/?token=S3cr3t").buildLenient();
+        assertThat(read.endpoints()).extracting(URI::toString)
+                .containsExactly("grpc://user:S3cr3t@host:9000", "http://host:8000/?token=S3cr3t");
+        assertThat(read.toString()).contains("grpc://***@host:9000", "http://host:8000/?token=***")
+                .doesNotContain("S3cr3t");
+        assertThatThrownBy(() -> ServiceInstance.requireWritable(read))
+                .isInstanceOf(InvalidInstanceException.class)
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr3t"));
     }
 
     @Test

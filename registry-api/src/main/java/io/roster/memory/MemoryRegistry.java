@@ -1,17 +1,18 @@
 package io.roster.memory;
 
+import io.roster.InvalidOptionException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
 import io.roster.spi.Durations;
+import io.roster.spi.Periodic;
 import io.roster.spi.WatchHub;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 
 /**
  * The embedded registry, {@code mem://<name>}: no server, everything in this JVM. Registries opened with the same
@@ -19,8 +20,10 @@ import java.util.function.Consumer;
  * another. Watch updates are immediate.
  *
  * <p>Instances are kept alive like on a real backend: each registry holds a lease (default TTL 10 s, renewed every
- * third of it) and its instances disappear when the lease runs out. {@link #kill()} stops a registry as if its
- * process had died, without deregistering, to test what consumers see then.
+ * third of it) and its instances disappear when the lease runs out. A lease that expired while the registry is
+ * open (its renewals stalled past the TTL on a loaded machine) is granted again and the instances put back, as the
+ * etcd backend does. {@link #kill()} stops a registry as if its process had died, without deregistering, to test
+ * what consumers see then.
  *
  * <pre>{@code
  * try (Registry registry = MemoryRegistry.builder().name("test").build()) { ... }
@@ -28,9 +31,11 @@ import java.util.function.Consumer;
  * }</pre>
  */
 public final class MemoryRegistry extends AbstractRegistry {
+    private static final Logger LOG = LoggerFactory.getLogger(MemoryRegistry.class);
+
     private final MemoryStore store;
     private final long ttlNanos;
-    private final long lease;
+    private volatile long lease; // replaced under registrationLock() when it expired
     private final ScheduledFuture<?> renewal;
     private volatile boolean released;
 
@@ -39,11 +44,12 @@ public final class MemoryRegistry extends AbstractRegistry {
         this.store = MemoryStore.acquire(name);
         this.ttlNanos = ttl.toNanos();
         this.lease = store.grant(ttlNanos);
-        long period = Math.max(1, ttlNanos / 3);
-        this.renewal = store.scheduler().scheduleAtFixedRate(() -> {
-            store.renew(lease, ttlNanos);
-            store.expire();
-        }, period, period, TimeUnit.NANOSECONDS);
+        Duration period = Duration.ofNanos(Math.max(1, ttlNanos / 3));
+        this.renewal = Periodic.atFixedRate(store.scheduler(), "renew the lease of " + description(), period, period,
+                () -> {
+                    keepLease();
+                    store.expire();
+                });
     }
 
     /**
@@ -57,7 +63,30 @@ public final class MemoryRegistry extends AbstractRegistry {
 
     @Override
     protected void doRegister(ServiceInstance instance, ServiceInstance previous) {
+        keepLease(); // never put an instance on a lease that already expired: it would be invisible
         store.put(instance, lease);
+    }
+
+    /**
+     * Renews the lease; if it expired (the renewal thread stalled past the TTL, as on a loaded machine), grants a
+     * new one and puts every registration on it again, as the etcd backend does.
+     */
+    private void keepLease() {
+        registrationLock().lock();
+        try {
+            if (isClosed() || store.renew(lease, ttlNanos)) {
+                return;
+            }
+            lease = store.grant(ttlNanos);
+            List<ServiceInstance> mine = registrations();
+            mine.forEach(instance -> store.put(instance, lease));
+            if (!mine.isEmpty()) {
+                LOG.warn("{}: the lease expired (renewals stalled past the TTL of {}); registered {} instance(s) "
+                        + "again", description(), Durations.format(Duration.ofNanos(ttlNanos)), mine.size());
+            }
+        } finally {
+            registrationLock().unlock();
+        }
     }
 
     @Override
@@ -97,6 +126,16 @@ public final class MemoryRegistry extends AbstractRegistry {
         abandon();
     }
 
+    /** The store, for tests in this package. */
+    MemoryStore store() {
+        return store;
+    }
+
+    /** The current lease, for tests in this package. */
+    long lease() {
+        return lease;
+    }
+
     private synchronized void release() {
         if (!released) {
             released = true;
@@ -118,9 +157,13 @@ public final class MemoryRegistry extends AbstractRegistry {
          *
          * @param name the store name
          * @return this builder
+         * @throws InvalidOptionException when the name is null or blank
          */
         public Builder name(String name) {
-            this.name = Objects.requireNonNull(name, "name");
+            if (name == null || name.isBlank()) {
+                throw new InvalidOptionException("name", "mem store name must not be null or blank");
+            }
+            this.name = name;
             return this;
         }
 
@@ -129,10 +172,14 @@ public final class MemoryRegistry extends AbstractRegistry {
          *
          * @param ttl a positive duration
          * @return this builder
+         * @throws InvalidOptionException when the TTL is null, zero or negative
          */
         public Builder ttl(Duration ttl) {
+            if (ttl == null) {
+                throw new InvalidOptionException("ttl", "mem option 'ttl' must not be null");
+            }
             if (ttl.isZero() || ttl.isNegative()) {
-                throw new IllegalArgumentException("ttl must be positive, was " + Durations.format(ttl));
+                throw new InvalidOptionException("ttl", "mem option 'ttl' must be positive, was " + ttl);
             }
             this.ttl = ttl;
             return this;

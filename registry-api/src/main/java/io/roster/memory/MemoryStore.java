@@ -66,8 +66,24 @@ final class MemoryStore {
         return lease;
     }
 
-    synchronized void renew(long lease, long ttlNanos) {
-        leaseDeadlines.computeIfPresent(lease, (k, v) -> System.nanoTime() + ttlNanos);
+    /**
+     * Renews a lease, as an etcd KeepAlive does: a lease that is gone, or past its deadline and not reaped yet, is
+     * dead (its instances go now) and stays dead; the holder must grant a new one and put its instances again.
+     *
+     * @return whether the lease was alive and is renewed
+     */
+    synchronized boolean renew(long lease, long ttlNanos) {
+        Long deadline = leaseDeadlines.get(lease);
+        long now = System.nanoTime();
+        if (deadline != null && now - deadline > 0) {
+            revoke(lease);
+            return false;
+        }
+        if (deadline == null) {
+            return false;
+        }
+        leaseDeadlines.put(lease, now + ttlNanos);
+        return true;
     }
 
     /** Drops every expired lease and its instances; called by each registry's renewal tick. */

@@ -1,5 +1,6 @@
 package io.roster.spi;
 
+import io.roster.InvalidInstanceException;
 import io.roster.Registry;
 import io.roster.RegistryClosedException;
 import io.roster.RegistryException;
@@ -9,13 +10,22 @@ import io.roster.Watcher;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
+import java.util.TreeSet;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -28,7 +38,12 @@ import java.util.concurrent.locks.ReentrantLock;
  *       re-register it after losing its lease or session ({@link #registrations()});</li>
  *   <li>watchers, through a {@link WatchHub} fed by {@link #subscribe};</li>
  *   <li>{@link #getService} falling back to a watched service's last list while the backend is unavailable;</li>
- *   <li>the close sequence: watchers, then deregistration, then {@link #shutdown()}.</li>
+ *   <li>no JDK or client-library exception out of a public method: anything a backend throws that is not a
+ *       {@link RegistryException} is wrapped by {@link #failure} (unavailable for I/O-like failures), and null
+ *       arguments are refused with an {@link InvalidInstanceException} naming them;</li>
+ *   <li>the close sequence: watchers, then deregistration, then {@link #shutdown()}; a second {@code close()}
+ *       (a shutdown hook racing the main thread) waits for the first, at most {@link #closeTimeout()};</li>
+ *   <li>{@link #deregisterConcurrently}, for backends that deregister many instances on close.</li>
  * </ul>
  *
  * <p>Registrations are serialised by {@link #registrationLock()}: a backend that re-registers in the background
@@ -41,6 +56,8 @@ public abstract class AbstractRegistry implements Registry {
     private final ReentrantLock registrationLock = new ReentrantLock();
     private final Map<String, ServiceInstance> registered = new LinkedHashMap<>(); // guarded by registrationLock
     private final WatchHub hub = new WatchHub(this::subscribe);
+    private final AtomicReference<Thread> closer = new AtomicReference<>();
+    private final CountDownLatch closeDone = new CountDownLatch(1);
     private volatile boolean closed;
 
     /**
@@ -108,9 +125,11 @@ public abstract class AbstractRegistry implements Registry {
     protected abstract void shutdown();
 
     /**
-     * Deregisters everything on close. The default calls {@link #doDeregister} for each instance; a backend that
-     * can do it in one call (revoking an etcd lease, closing a ZooKeeper session) overrides this.
-     * Called under {@link #registrationLock()}.
+     * Deregisters everything on close. The default calls {@link #doDeregister} for each instance in turn; a backend
+     * that can do it in one call (revoking an etcd lease, closing a ZooKeeper session) overrides this, and one whose
+     * deregistrations are independent requests overrides it with {@link #deregisterConcurrently}, so that closing
+     * against an unreachable backend costs one timeout, not one per instance. Called under
+     * {@link #registrationLock()}.
      *
      * @param instances what this registry registered
      */
@@ -118,23 +137,125 @@ public abstract class AbstractRegistry implements Registry {
         for (ServiceInstance instance : instances) {
             try {
                 doDeregister(instance, true);
-            } catch (RuntimeException e) {
+            } catch (Exception e) {
                 LOG.warn("{}: deregistering {} on close failed, it will expire by itself: {}", description,
-                        key(instance), e.toString());
+                        key(instance), Failures.describe(e));
             }
         }
     }
 
+    /** One deregistration for {@link #deregisterConcurrently}: a blocking request, bounded by its own timeout. */
+    @FunctionalInterface
+    protected interface Deregistration {
+        /**
+         * Removes one instance from the backend.
+         *
+         * @param instance the instance
+         * @throws Exception when it failed
+         */
+        void deregister(ServiceInstance instance) throws Exception;
+    }
+
+    /**
+     * Deregisters instances concurrently, at most {@code parallelism} at a time, and waits once for all of them, at
+     * most {@code timeout}: closing against an unreachable backend then takes one timeout, not one per instance,
+     * and the backend never sees more than {@code parallelism} requests at once (a Consul agent refuses more than
+     * its per-client connection limit). The action runs on short-lived daemon threads named
+     * {@code roster-<backend>-deregister-<n>}, without {@link #registrationLock()} (it must not take it); those still
+     * running at the deadline are interrupted. Each failure is logged with the instance.
+     *
+     * @param instances the instances
+     * @param parallelism the most deregistrations in flight at once, at least 1
+     * @param timeout the longest wait for all of them
+     * @param action deregisters one instance, blocking until the backend answered or its request timed out
+     * @return the instances whose deregistration failed or did not finish in time, in the given order; the
+     *     backend may remember them, to finish them when it can
+     */
+    protected final List<ServiceInstance> deregisterConcurrently(Collection<ServiceInstance> instances,
+                                                                 int parallelism, Duration timeout,
+                                                                 Deregistration action) {
+        List<ServiceInstance> all = new ArrayList<>(instances);
+        if (all.isEmpty()) {
+            return List.of();
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, Math.min(parallelism, all.size())),
+                new DaemonThreadFactory("roster-" + backendName() + "-deregister"));
+        List<Future<Boolean>> results = new ArrayList<>(all.size());
+        try {
+            for (ServiceInstance instance : all) {
+                results.add(pool.submit(() -> {
+                    try {
+                        action.deregister(instance);
+                        return true;
+                    } catch (InterruptedException e) {
+                        return false; // abandoned at the deadline: counted in the summary below
+                    } catch (Exception e) {
+                        LOG.warn("{}: deregistering {} failed, it will expire by itself: {}", description,
+                                key(instance), Failures.describe(e));
+                        return false;
+                    }
+                }));
+            }
+            pool.shutdown();
+            if (!pool.awaitTermination(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
+                long running = results.stream().filter(r -> !r.isDone()).count();
+                LOG.warn("{}: {} deregistration(s) still running after {} ms are abandoned; those instances will "
+                        + "expire by themselves", description, running, timeout.toMillis());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            pool.shutdownNow();
+        }
+        List<ServiceInstance> left = new ArrayList<>();
+        for (int i = 0; i < all.size(); i++) {
+            Future<Boolean> result = results.size() > i ? results.get(i) : null;
+            if (result == null || !result.isDone() || result.isCancelled() || !Boolean.TRUE.equals(done(result))) {
+                left.add(all.get(i));
+            }
+        }
+        return left;
+    }
+
+    private static Boolean done(Future<Boolean> result) {
+        try {
+            return result.get(0, TimeUnit.NANOSECONDS);
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    /** The backend's short name for thread names: {@code consul} for {@code ConsulRegistry}. */
+    private String backendName() {
+        String name = getClass().getSimpleName().replace("Registry", "").toLowerCase(Locale.ROOT);
+        return name.isEmpty() ? "registry" : name;
+    }
+
+    /**
+     * How long a second {@link #close()} (a shutdown hook racing the main thread) waits for the first to finish
+     * before it returns anyway. Backends return their own bound, about what deregistering everything and
+     * {@link #shutdown()} may take (such as twice the request timeout); the default is 5 s.
+     *
+     * @return a positive duration
+     */
+    protected Duration closeTimeout() {
+        return Duration.ofSeconds(5);
+    }
+
     @Override
     public final void register(ServiceInstance instance) {
-        Objects.requireNonNull(instance, "instance");
+        requireInstance(instance);
         // An instance read from a registry is built leniently; what this process writes obeys every rule.
         ServiceInstance.requireWritable(instance);
         registrationLock.lock();
         try {
             ensureOpen();
             String key = key(instance);
-            doRegister(instance, registered.get(key));
+            try {
+                doRegister(instance, registered.get(key));
+            } catch (Exception e) {
+                throw failure("register " + key, e);
+            }
             registered.put(key, instance);
         } finally {
             registrationLock.unlock();
@@ -143,14 +264,18 @@ public abstract class AbstractRegistry implements Registry {
 
     @Override
     public final void deregister(ServiceInstance instance) {
-        Objects.requireNonNull(instance, "instance");
+        requireInstance(instance);
         registrationLock.lock();
         try {
             if (closed) {
                 return; // close() deregistered everything already
             }
             boolean owned = registered.remove(key(instance)) != null;
-            doDeregister(instance, owned);
+            try {
+                doDeregister(instance, owned);
+            } catch (Exception e) {
+                throw failure("deregister " + key(instance), e);
+            }
         } finally {
             registrationLock.unlock();
         }
@@ -162,16 +287,18 @@ public abstract class AbstractRegistry implements Registry {
         ensureOpen();
         try {
             List<ServiceInstance> found = new ArrayList<>(doGetService(name));
-            found.sort(java.util.Comparator.comparing(ServiceInstance::id));
+            found.sort(Comparator.comparing(ServiceInstance::id));
             return List.copyOf(found);
-        } catch (RegistryUnavailableException e) {
-            Optional<List<ServiceInstance>> cached = hub.current(name);
+        } catch (Exception e) {
+            RegistryException failure = failure("read service '" + name + "'", e);
+            Optional<List<ServiceInstance>> cached = failure instanceof RegistryUnavailableException
+                    ? hub.current(name) : Optional.empty();
             if (cached.isPresent()) {
                 LOG.debug("{}: unavailable, serving the watched list of '{}': {}", description, name,
-                        e.getMessage());
+                        failure.getMessage());
                 return cached.get();
             }
-            throw e;
+            throw failure;
         }
     }
 
@@ -179,15 +306,28 @@ public abstract class AbstractRegistry implements Registry {
     public final Watcher watch(String name) {
         ServiceInstance.requireReadableName(name);
         ensureOpen();
-        return hub.watch(name);
+        try {
+            return hub.watch(name);
+        } catch (Exception e) {
+            throw failure("watch service '" + name + "'", e);
+        }
     }
 
     @Override
     public final List<String> services() {
         ensureOpen();
-        return List.copyOf(new java.util.TreeSet<>(doServices()));
+        try {
+            return List.copyOf(new TreeSet<>(doServices()));
+        } catch (Exception e) {
+            throw failure("list services", e);
+        }
     }
 
+    /**
+     * Closes the registry. A second call, from any thread, waits until the first has finished (at most
+     * {@link #closeTimeout()}), so that a shutdown hook does not let the JVM halt while the main thread is still
+     * deregistering.
+     */
     @Override
     public final void close() {
         close(true);
@@ -203,30 +343,61 @@ public abstract class AbstractRegistry implements Registry {
     }
 
     private void close(boolean deregister) {
-        if (closed) {
+        Thread me = Thread.currentThread();
+        if (!closer.compareAndSet(null, me)) {
+            awaitClose(me);
             return;
         }
-        registrationLock.lock();
         try {
-            if (closed) {
-                return;
+            registrationLock.lock();
+            try {
+                closed = true;
+                try {
+                    hub.close();
+                } catch (Exception e) {
+                    LOG.warn("{}: closing watchers failed: {}", description, Failures.describe(e));
+                }
+                List<ServiceInstance> mine = new ArrayList<>(registered.values());
+                registered.clear();
+                if (deregister && !mine.isEmpty()) {
+                    deregisterAll(mine);
+                }
+            } catch (Exception e) {
+                LOG.warn("{}: deregistering on close failed: {}", description, Failures.describe(e));
+            } finally {
+                registrationLock.unlock();
             }
-            closed = true;
-            hub.close();
-            List<ServiceInstance> mine = new ArrayList<>(registered.values());
-            registered.clear();
-            if (deregister && !mine.isEmpty()) {
-                deregisterAll(mine);
-            }
-        } catch (RuntimeException e) {
-            LOG.warn("{}: deregistering on close failed: {}", description, e.toString());
         } finally {
-            registrationLock.unlock();
+            // Even after an Error: threads and clients are released, and later close() calls stop waiting.
             try {
                 shutdown();
-            } catch (RuntimeException e) {
-                LOG.warn("{}: shutdown failed: {}", description, e.toString());
+            } catch (Exception e) {
+                LOG.warn("{}: shutdown failed: {}", description, Failures.describe(e));
+            } finally {
+                closeDone.countDown();
             }
+        }
+    }
+
+    /** A later close() waits for the first; the closing thread itself (a callback during close) does not. */
+    private void awaitClose(Thread me) {
+        if (closer.get() == me) {
+            return;
+        }
+        Duration bound = closeTimeout();
+        try {
+            if (!closeDone.await(bound.toNanos(), TimeUnit.NANOSECONDS)) {
+                LOG.warn("{}: close() by another thread still running after {} ms; returning without it",
+                        description, bound.toMillis());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void requireInstance(ServiceInstance instance) {
+        if (instance == null) {
+            throw new InvalidInstanceException("instance", "must not be null", "");
         }
     }
 
@@ -311,7 +482,30 @@ public abstract class AbstractRegistry implements Registry {
             return (RegistryException) cause;
         }
         return new RegistryUnavailableException(action + " failed: " + description + " is unavailable ("
-                + cause + ")", cause);
+                + Failures.describe(cause) + ")", cause);
+    }
+
+    /**
+     * Wraps any backend failure in the right exception type, naming this registry and the action: what the public
+     * methods do with anything a backend throws. A {@link RegistryException} is returned as is; any other failure
+     * while the registry is closing becomes a {@link RegistryClosedException}; otherwise see
+     * {@link Failures#wrap} ({@link RegistryUnavailableException} for I/O-like failures).
+     *
+     * @param action what was attempted, such as {@code register greeter/1}
+     * @param cause the failure
+     * @return the exception to throw
+     */
+    protected final RegistryException failure(String action, Throwable cause) {
+        if (cause instanceof RegistryException) {
+            return (RegistryException) cause;
+        }
+        if (closed) {
+            if (cause instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            return new RegistryClosedException(action + " failed: " + description + " is closed", cause);
+        }
+        return Failures.wrap(action, description, cause);
     }
 
     private static String key(ServiceInstance instance) {

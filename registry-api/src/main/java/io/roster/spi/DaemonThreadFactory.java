@@ -1,5 +1,8 @@
 package io.roster.spi;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -8,9 +11,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Makes daemon threads named {@code roster-<backend>-<purpose>-<n>}, so that a thread dump says which registry
- * owns a thread and no registry thread keeps the JVM alive.
+ * owns a thread and no registry thread keeps the JVM alive. A thread that dies of an uncaught exception is logged
+ * at ERROR through SLF4J.
  */
 public final class DaemonThreadFactory implements ThreadFactory {
+    private static final Logger LOG = LoggerFactory.getLogger(DaemonThreadFactory.class);
     private final String prefix;
     private final AtomicInteger count = new AtomicInteger();
 
@@ -41,6 +46,9 @@ public final class DaemonThreadFactory implements ThreadFactory {
     public Thread newThread(Runnable task) {
         Thread thread = new Thread(task, prefix + "-" + count.incrementAndGet());
         thread.setDaemon(true);
+        // Through SLF4J rather than System.err, so that an unexpected death of a registry thread is seen.
+        thread.setUncaughtExceptionHandler((t, e) -> LOG.error("Thread {} died of an uncaught exception", t.getName(),
+                Failures.redacted(e)));
         return thread;
     }
 }

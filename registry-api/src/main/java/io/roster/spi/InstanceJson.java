@@ -79,14 +79,22 @@ public final class InstanceJson {
     }
 
     /**
-     * Reads an instance.
+     * Reads an instance, leniently (see {@link ServiceInstance.Builder#buildLenient()}): an endpoint without a usable
+     * scheme, host and port is dropped silently; {@link #decodeOrSkip} logs it.
      *
      * @param json the JSON text
      * @return the instance
      * @throws InvalidInstanceException when the text is not JSON of that shape (field {@code json}) or the
-     *     instance breaks a rule
+     *     instance breaks a reading rule
      */
     public static ServiceInstance decode(String json) {
+        return decode(json, new ArrayList<>());
+    }
+
+    private static ServiceInstance decode(String json, List<String> dropped) {
+        if (json == null) {
+            throw new InvalidInstanceException("json", "must not be null", "");
+        }
         Reader reader = new Reader(json);
         Object value = reader.document();
         if (!(value instanceof Map)) {
@@ -105,7 +113,7 @@ public final class InstanceJson {
                 if (v != null && !(v instanceof String)) {
                     throw new InvalidInstanceException("metadata[" + e.getKey() + "]", "must be a string", "");
                 }
-                md.put((String) e.getKey(), v == null ? "" : (String) v);
+                md.put((String) e.getKey(), v == null ? "" : (String) v); // Go decodes null as ""
             }
             b.metadata(md);
         } else if (metadata != null) {
@@ -118,7 +126,12 @@ public final class InstanceJson {
                 if (e != null && !(e instanceof String)) {
                     throw new InvalidInstanceException("endpoints", "must hold strings", "");
                 }
-                Endpoints.lenient((String) e).ifPresent(clean::add);
+                Optional<URI> endpoint = Endpoints.lenient((String) e);
+                if (endpoint.isPresent()) {
+                    clean.add(endpoint.get());
+                } else {
+                    dropped.add(e == null ? "null" : '"' + RegistryUri.redact((String) e) + '"');
+                }
             }
             b.endpoints(clean);
         } else if (endpoints != null) {
@@ -129,17 +142,26 @@ public final class InstanceJson {
 
     /**
      * Reads an instance from a registry record, or logs why the record is skipped: one malformed record must
-     * never fail a whole read.
+     * never fail a whole read. Endpoints without a usable scheme, host and port are dropped (as Kratos's
+     * {@code ParseEndpoint} skips them) and the rest of the instance is kept. Each bad record or dropped endpoint
+     * is logged once ({@link BadRecords}), not on every read, without secrets.
      *
      * @param json the record's value
      * @param source where it was read, for the log, such as the etcd key
      * @return the instance, or empty when the record is malformed
      */
     public static Optional<ServiceInstance> decodeOrSkip(String json, String source) {
+        List<String> dropped = new ArrayList<>();
         try {
-            return Optional.of(decode(json));
+            ServiceInstance instance = decode(json, dropped);
+            if (!dropped.isEmpty()) {
+                BadRecords.warnOnce(LOG, source, json, "dropped endpoint(s) without a usable scheme://host:port "
+                        + dropped + " of instance " + instance.name() + "/" + instance.id());
+            }
+            return Optional.of(instance);
         } catch (InvalidInstanceException e) {
-            LOG.warn("Skipping malformed instance record at {}: {}", source, e.getMessage());
+            BadRecords.warnOnce(LOG, source, json, "skipped a malformed instance record: "
+                    + RegistryUri.redact(e.getMessage()));
             return Optional.empty();
         }
     }

@@ -10,15 +10,18 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Pattern;
 
 /**
  * The options of a registry URI ({@code ?ttl=15s&timeout=3s}), read by a provider one by one. Every read marks the
  * option as known; {@link #requireAllKnown()} then rejects anything the provider did not read, naming it and
- * listing the known ones. Bad values are rejected naming the option. Values of secret options (any name containing
- * {@code password}, {@code token} or {@code secret}, and any read with {@link #secret}) never appear in messages or
- * in {@link #toString()}.
+ * listing the known ones. Bad values are rejected naming the option. Values of secret options (names such as
+ * {@code password}, {@code accessToken}, {@code clientSecret} or {@code digest}, see {@link #isSecretName}, and any
+ * read with {@link #secret}) never appear in messages or in {@link #toString()}.
  */
 public final class Options {
+    private static final Pattern SECRET_NAME = Pattern.compile(
+            ".*(password|passwd|pwd|token|secret|digest|credential|apikey|privatekey|authorization).*|auth");
     private final String backend;
     private final Map<String, String> values;
     private final Set<String> known = new TreeSet<>();
@@ -174,8 +177,20 @@ public final class Options {
      * @return true for secrets
      */
     public boolean isSecret(String name) {
-        String n = name.toLowerCase(Locale.ROOT);
-        return secrets.contains(name) || n.contains("password") || n.contains("token") || n.contains("secret");
+        return secrets.contains(name) || isSecretName(name);
+    }
+
+    /**
+     * Tells whether an option's name alone marks its value as secret: any name containing {@code password},
+     * {@code passwd}, {@code pwd}, {@code token}, {@code secret}, {@code digest}, {@code credential},
+     * {@code apikey}, {@code privatekey} or {@code authorization}, or the name {@code auth} (case, {@code -},
+     * {@code _} and {@code .} ignored). {@link RegistryUri#redact} masks the values of such query parameters too.
+     *
+     * @param name an option or query parameter name
+     * @return true when values of that name are never shown
+     */
+    public static boolean isSecretName(String name) {
+        return SECRET_NAME.matcher(name.toLowerCase(Locale.ROOT).replaceAll("[-_.]", "")).matches();
     }
 
     /**

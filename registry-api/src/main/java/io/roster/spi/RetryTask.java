@@ -15,12 +15,14 @@ import java.util.concurrent.TimeUnit;
  * whatever prompted it may not have been seen by the run in progress.
  *
  * <p>This is how backends re-register after losing a lease, a session or an agent: the attempt re-does the whole
- * registration, and the loop never gives up (Kratos's etcd registrar stops after five tries, #3883).
+ * registration, and the loop never gives up (Kratos's etcd registrar stops after five tries, #3883). An attempt
+ * that throws anything, an {@link Error} such as {@link OutOfMemoryError} included, counts as failed: it is
+ * logged (an {@code Error} at ERROR with its stack trace) and retried after the backoff delay.
  */
 public final class RetryTask implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RetryTask.class);
 
-    /** One attempt; throwing anything means it failed and will be retried. */
+    /** One attempt; throwing anything (an {@link Error} too) means it failed and will be retried. */
     @FunctionalInterface
     public interface Attempt {
         /**
@@ -109,38 +111,47 @@ public final class RetryTask implements AutoCloseable {
             }
             state = State.RUNNING;
         }
-        Exception failure = null;
+        Throwable failure = null;
         try {
             attempt.run();
-        } catch (Exception e) {
+        } catch (Throwable e) {
+            // Anything, an Error included: a task left RUNNING would ignore every later trigger() for good.
             failure = e;
+        } finally {
+            finish(failure);
         }
-        synchronized (this) {
-            if (state == State.CLOSED) {
-                return;
-            }
-            if (failure == null) {
-                if (failures > 0) {
-                    LOG.info("{}: succeeded after {} failed attempt(s)", what, failures);
-                }
-                failures = 0;
-                backoff.reset();
-                if (state == State.RUNNING_AGAIN) {
-                    schedule(Duration.ZERO);
-                } else {
-                    state = State.IDLE;
-                }
-                return;
-            }
-            failures++;
-            Duration delay = backoff.next();
-            if (failures == 1 || failures % 20 == 0) {
-                LOG.warn("{}: attempt {} failed, retrying in {} ms: {}", what, failures, delay.toMillis(),
-                        failure.toString());
+    }
+
+    private synchronized void finish(Throwable failure) {
+        if (state == State.CLOSED) {
+            return;
+        }
+        if (failure == null) {
+            int failed = failures;
+            failures = 0;
+            backoff.reset();
+            if (state == State.RUNNING_AGAIN) {
+                schedule(Duration.ZERO);
             } else {
-                LOG.debug("{}: attempt {} failed: {}", what, failures, failure.toString());
+                state = State.IDLE;
             }
-            schedule(delay);
+            if (failed > 0) {
+                LOG.info("{}: succeeded after {} failed attempt(s)", what, failed);
+            }
+            return;
+        }
+        failures++;
+        Duration delay = backoff.next();
+        // Reschedule before logging, so that a logger that fails (out of memory, say) cannot stop the task.
+        schedule(delay);
+        if (!(failure instanceof Exception)) {
+            LOG.error("{}: attempt {} failed unexpectedly, retrying in {} ms", what, failures, delay.toMillis(),
+                    Failures.redacted(failure));
+        } else if (failures == 1 || failures % 20 == 0) {
+            LOG.warn("{}: attempt {} failed, retrying in {} ms: {}", what, failures, delay.toMillis(),
+                    Failures.describe(failure));
+        } else {
+            LOG.debug("{}: attempt {} failed: {}", what, failures, Failures.describe(failure));
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.roster.spi;
 
+import io.roster.InvalidOptionException;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.WatcherClosedException;
@@ -59,7 +60,10 @@ final class SnapshotWatcher implements Watcher {
 
     @Override
     public Optional<List<ServiceInstance>> next(Duration timeout) throws InterruptedException {
-        long nanos = timeout.toNanos();
+        if (timeout == null) {
+            throw new InvalidOptionException("timeout", "timeout of next(Duration) must not be null");
+        }
+        long nanos = saturatedNanos(timeout);
         lock.lock();
         try {
             while (!ready()) {
@@ -71,6 +75,14 @@ final class SnapshotWatcher implements Watcher {
             return Optional.of(take());
         } finally {
             lock.unlock();
+        }
+    }
+
+    private static long saturatedNanos(Duration timeout) {
+        try {
+            return timeout.toNanos();
+        } catch (ArithmeticException e) {
+            return timeout.isNegative() ? Long.MIN_VALUE : Long.MAX_VALUE; // beyond 292 years: forever enough
         }
     }
 

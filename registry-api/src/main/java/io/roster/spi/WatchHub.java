@@ -124,8 +124,8 @@ public final class WatchHub implements AutoCloseable {
         }
         try {
             topic.start();
-        } catch (RuntimeException e) {
-            watcher.close();
+        } catch (Throwable e) {
+            watcher.close(); // whatever the source threw, an Error included: nothing is left behind
             throw e;
         }
         return watcher;
@@ -244,7 +244,8 @@ public final class WatchHub implements AutoCloseable {
                 try {
                     s.close();
                 } catch (RuntimeException e) {
-                    LOG.warn("Closing the subscription to service '{}' failed: {}", service, e.toString());
+                    LOG.warn("Closing the subscription to service '{}' failed: {}", service,
+                            Failures.describe(e));
                 }
             }
         }

@@ -1,5 +1,6 @@
 package io.roster.memory;
 
+import io.roster.InvalidOptionException;
 import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
@@ -8,9 +9,12 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
 import java.util.UUID;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 class MemoryRegistryTest {
@@ -52,6 +56,84 @@ class MemoryRegistryTest {
                 return System.nanoTime() > until;
             });
         }
+    }
+
+    @Test
+    void anExpiredLeaseIsGrantedAgainAndItsInstancesComeBackForWatchersOnAnotherRegistry()
+            throws InterruptedException {
+        ServiceInstance a = ServiceInstance.builder().name("svc").id("a").build();
+        ServiceInstance b = ServiceInstance.builder().name("svc").id("b").build();
+        try (MemoryRegistry registrar = MemoryRegistry.builder().name(store).ttl(Duration.ofMillis(600)).build();
+             Registry observer = MemoryRegistry.builder().name(store).build();
+             Watcher watcher = observer.watch("svc")) {
+            registrar.register(a);
+            registrar.register(b);
+            awaitList(watcher, List.of(a, b));
+            long expired = registrar.lease();
+
+            registrar.store().revoke(expired); // the lease is gone, as after a stall longer than the TTL
+
+            awaitList(watcher, List.of());
+            awaitList(watcher, List.of(a, b));
+            assertThat(observer.getService("svc")).containsExactly(a, b);
+            assertThat(registrar.lease()).isNotEqualTo(expired);
+        }
+    }
+
+    @Test
+    void aRenewalStalledPastTheTtlLosesNoInstanceForGood() throws InterruptedException {
+        ServiceInstance a = ServiceInstance.builder().name("svc").id("a").build();
+        try (MemoryRegistry registrar = MemoryRegistry.builder().name(store).ttl(Duration.ofMillis(300)).build();
+             Registry observer = MemoryRegistry.builder().name(store).build();
+             Watcher watcher = observer.watch("svc")) {
+            registrar.register(a);
+            awaitList(watcher, List.of(a));
+
+            CountDownLatch stall = new CountDownLatch(1);
+            registrar.store().scheduler().execute(() -> {
+                try {
+                    stall.await(); // the renewal thread of a loaded machine
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            try {
+                await().atMost(Duration.ofSeconds(10)).until(() -> observer.getService("svc").isEmpty());
+                registrar.store().expire(); // another registry's tick reaped the lease before ours could renew it
+                awaitList(watcher, List.of());
+            } finally {
+                stall.countDown();
+            }
+
+            awaitList(watcher, List.of(a));
+            assertThat(observer.getService("svc")).containsExactly(a);
+        }
+    }
+
+    private static void awaitList(Watcher watcher, List<ServiceInstance> expected) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        List<ServiceInstance> last = null;
+        while (System.nanoTime() < deadline) {
+            Optional<List<ServiceInstance>> next = watcher.next(Duration.ofNanos(deadline - System.nanoTime()));
+            if (next.isEmpty()) {
+                break;
+            }
+            last = next.get();
+            if (last.equals(expected)) {
+                return;
+            }
+        }
+        throw new AssertionError("watcher never saw " + expected + ", last " + last);
+    }
+
+    @Test
+    void builderNullsAndBadValuesAreRefusedNamingTheOption() {
+        assertThatThrownBy(() -> MemoryRegistry.builder().name(null))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("name"));
+        assertThatThrownBy(() -> MemoryRegistry.builder().ttl(null))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("ttl"));
+        assertThatThrownBy(() -> MemoryRegistry.builder().ttl(Duration.ZERO))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("ttl"));
     }
 
     @Test

@@ -2,6 +2,9 @@ package io.roster.spi;
 
 import io.roster.InvalidOptionException;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.net.URI;
 import java.time.Duration;
@@ -68,6 +71,80 @@ class RegistryUriTest {
     void redactMasksRawText() {
         assertThat(RegistryUri.redact("nacos://nacos:pw@h:8848?username=u&password=pw&accessToken=t"))
                 .isEqualTo("nacos://***@h:8848?username=u&password=***&accessToken=***");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+        "password with @      | eureka://user:S3cr@3t@host:8761/eureka     | eureka://***@host:8761/eureka",
+        "password with /      | eureka://user:S3cr/3t@host:8761/eureka     | eureka://***@host:8761/eureka",
+        "password with ?      | eureka://user:S3cr?3t@host:8761            | eureka://***@host:8761",
+        "password with #      | eureka://user:S3cr#3t@host:8761            | eureka://***@host:8761",
+        "password with space  | etcd://root:S3cr 3t@host:2379?ttl=5s       | etcd://***@host:2379?ttl=5s",
+        "ZooKeeper digest     | zookeeper://h:2181/r?digest=app:S3cr3t x   | zookeeper://h:2181/r?digest=***",
+        "password option      | nacos://h:8848?username=u&password=S3cr3t^ | nacos://h:8848?username=u&password=***",
+        "token mid-query      | consul://h:8500?token=S3cr3t&dc=eu         | consul://h:8500?token=***&dc=eu",
+        "secret after a query | x://h:1?a=1?clientSecret=S3cr3t            | x://h:1?a=1?clientSecret=***",
+        "encoded name         | x://h:1?pass%77ord=S3cr3t                  | x://h:1?pass%77ord=***",
+        "other secret names   | x://h:1?secret_key=S3cr3t&api-key=S3cr3t   | x://h:1?secret_key=***&api-key=***",
+        "two server URLs      | http://u:S3cr3t@h1:8761,https://u:S3cr@3t@h2:8761 | http://***@h1:8761,https://***@h2:8761",
+    })
+    void redactMasksEveryFormOfSecret(String form, String text, String expected) {
+        assertThat(RegistryUri.redact(text)).isEqualTo(expected).doesNotContain("S3cr", "3t");
+    }
+
+    @Test
+    void aEurekaServerUrlWhosePasswordHoldsAnAtIsTakenApartAndNeverShown() {
+        RegistryUri uri = RegistryUri.parse(URI.create("eureka://user:S3cr@3t@host:8761/eureka"));
+        assertThat(uri.user()).contains("user");
+        assertThat(uri.password()).contains("S3cr@3t");
+        assertThat(uri.hosts()).containsExactly("host:8761");
+        assertThat(uri.toString()).isEqualTo("eureka://user:***@host:8761/eureka");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {
+        "eureka://user:S3cr/3t@host:8761/eureka", "eureka://user:S3cr?3t@host:8761", "eureka://user:S3cr#3t@host:8761",
+        "etcd://user:S3cr@3t/x@host:2379", "etcd://user:12345/3t@host:2379", "etcd://user:S3cr3t/@host:2379",
+        "etcd://user:S3cr?x=3t@host:2379",
+    })
+    void aPasswordThatEndsTheAuthorityEarlyIsRefusedWithoutBeingEchoed(String text) {
+        assertThatThrownBy(() -> RegistryUri.parse(URI.create(text)))
+                .isInstanceOf(InvalidOptionException.class)
+                .hasMessageContaining("percent-encode")
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr", "3t", "12345"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"etcd://h:99999", "etcd://a:2379,b:0", "consul://h:65536", "mem://store:99999"})
+    void aPortOutOfRangeIsRefused(String text) {
+        assertThatThrownBy(() -> RegistryUri.parse(URI.create(text)))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("hosts"))
+                .hasMessageContaining("out of the range 1-65535");
+    }
+
+    @Test
+    void hostsWithoutAPortOrInBracketsPass() {
+        assertThat(RegistryUri.parse(URI.create("zookeeper://a,b:2181,c:65535/root")).hosts())
+                .containsExactly("a", "b:2181", "c:65535");
+        assertThat(RegistryUri.parse(URI.create("etcd://[::1]:2379")).hosts()).containsExactly("[::1]:2379");
+        assertThat(RegistryUri.parse(URI.create("etcd://[::1]")).hosts()).containsExactly("[::1]");
+        assertThat(RegistryUri.parse(URI.create("mem://demo")).hosts()).containsExactly("demo");
+        // A port that is not a number is the provider's to explain (etcd names its 'endpoints' rule).
+        assertThat(RegistryUri.parse(URI.create("etcd://h:port")).hosts()).containsExactly("h:port");
+        assertThatThrownBy(() -> RegistryUri.parse(URI.create("etcd://h:123456789012")))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("port 123456789012, out of");
+    }
+
+    @Test
+    void secretNamesAreRecognisedWhateverTheirCase() {
+        for (String name : List.of("password", "Password", "passwd", "pwd", "token", "accessToken", "X-Token",
+                "secret", "clientSecret", "secret_key", "digest", "credentials", "apiKey", "api-key", "privateKey",
+                "Authorization", "auth")) {
+            assertThat(Options.isSecretName(name)).as(name).isTrue();
+        }
+        for (String name : List.of("user", "username", "ttl", "keyFile", "certFile", "dc", "author")) {
+            assertThat(Options.isSecretName(name)).as(name).isFalse();
+        }
     }
 
     @Test

@@ -1,11 +1,14 @@
 package io.roster.spi;
 
+import io.roster.LogCapture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -74,6 +77,52 @@ class RetryTaskTest {
         assertThat(scheduler.awaitTermination(1, TimeUnit.SECONDS)).isTrue();
         assertThat(attempts.get()).isLessThanOrEqualTo(seen + 1);
         assertThat(task.isBusy()).isFalse();
+    }
+
+    @Test
+    void anErrorThrownByOneAttemptIsLoggedAtErrorAndRetried() throws Exception {
+        AtomicInteger attempts = new AtomicInteger();
+        RetryTask task = new RetryTask("re-register after an Error", scheduler, fast(), () -> {
+            if (attempts.incrementAndGet() == 1) {
+                throw new OutOfMemoryError("simulated");
+            }
+        });
+        try (LogCapture log = LogCapture.start()) {
+            task.trigger();
+            await().atMost(Duration.ofSeconds(10)).until(() -> attempts.get() == 2 && !task.isBusy());
+            assertThat(log.text()).contains("ERROR", "re-register after an Error: attempt 1 failed",
+                    "java.lang.OutOfMemoryError: simulated");
+        }
+        // Still alive: a later trigger runs again.
+        task.trigger();
+        await().atMost(Duration.ofSeconds(10)).until(() -> attempts.get() == 3 && !task.isBusy());
+    }
+
+    @Test
+    void aPeriodicTaskKeepsRunningAfterAnyThrowable() {
+        AtomicInteger runs = new AtomicInteger();
+        try (LogCapture log = LogCapture.start()) {
+            ScheduledFuture<?> future = Periodic.atFixedRate(scheduler, "renewal", Duration.ZERO,
+                    Duration.ofMillis(5), () -> {
+                        int n = runs.incrementAndGet();
+                        if (n == 1) {
+                            throw new OutOfMemoryError("simulated");
+                        }
+                        if (n == 3 || n == 4) { // a second series of failures, after a good run
+                            throw new IllegalStateException("unexpected",
+                                    new IOException("GET http://user:S3cr3t@10.0.0.1:8500/v1?token=S3cr3t"));
+                        }
+                    });
+            await().atMost(Duration.ofSeconds(10)).until(() -> runs.get() >= 6);
+            future.cancel(false);
+            assertThat(log.text()).contains("ERROR", "java.lang.OutOfMemoryError: simulated",
+                    "renewal: runs again after 1 failed run(s)", "renewal: runs again after 2 failed run(s)",
+                    "Caused by: java.io.IOException: GET http://***@10.0.0.1:8500/v1?token=***",
+                    "at io.roster.spi.RetryTaskTest")
+                    .doesNotContain("S3cr3t");
+            assertThat(log.lines("renewal: run failed (1 in a row)")).isEqualTo(2); // once per series at ERROR
+            assertThat(log.lines("renewal: run failed (2 in a row)")).isZero();
+        }
     }
 
     @Test

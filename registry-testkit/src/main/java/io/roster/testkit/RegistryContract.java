@@ -15,6 +15,7 @@ import org.junit.jupiter.api.function.Executable;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -359,7 +360,7 @@ public abstract class RegistryContract {
     }
 
     @Test
-    @DisplayName("13 every bad input is rejected and nothing reaches the registry")
+    @DisplayName("13 every bad input (null arguments too) is rejected and nothing reaches the registry")
     void badInputIsRejected() throws InterruptedException {
         Registry registry = open();
         String service = TestInstances.serviceName("c13");
@@ -374,6 +375,7 @@ public abstract class RegistryContract {
         bad.put("name too long", () -> good.get().name("a".repeat(254)));
         bad.put("name starting with '-'", () -> good.get().name("-" + service));
         bad.put("blank id", () -> good.get().id(""));
+        bad.put("null id", () -> good.get().id(null));
         bad.put("slash in id", () -> good.get().id("a/b"));
         bad.put("id too long", () -> good.get().id("i".repeat(256)));
         bad.put("whitespace in version", () -> good.get().version("v 1"));
@@ -394,10 +396,12 @@ public abstract class RegistryContract {
             Executable register = () -> registry.register(instance);
             assertThrows(InvalidInstanceException.class, register, "backend rule: " + instance);
         }
-        for (String name : List.of("", " ", "a/b", "x@@y")) {
+        for (String name : Arrays.asList("", " ", "a/b", "x@@y", null)) {
             assertThrows(InvalidInstanceException.class, () -> registry.getService(name), "getService " + name);
             assertThrows(InvalidInstanceException.class, () -> registry.watch(name), "watch " + name);
         }
+        assertThrows(InvalidInstanceException.class, () -> registry.register(null), "register(null)");
+        assertThrows(InvalidInstanceException.class, () -> registry.deregister(null), "deregister(null)");
 
         assertThat(open().getService(service)).isEmpty();
         try (Watcher watcher = open().watch(service)) {
