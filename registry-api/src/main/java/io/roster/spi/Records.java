@@ -23,12 +23,17 @@ final class Records {
 
     private final Map<String, ServiceInstance> byKey;
     private Entry[] sorted;
+    private ServiceInstance[] items; // sorted's instances, in the same order
     private List<ServiceInstance> list;
 
     private Records(Map<String, ServiceInstance> byKey, Entry[] sorted) {
         this.byKey = byKey;
         this.sorted = sorted;
-        this.list = Snapshot.of(sorted);
+        this.items = new ServiceInstance[sorted.length];
+        for (int i = 0; i < sorted.length; i++) {
+            items[i] = sorted[i].instance;
+        }
+        this.list = new Snapshot(items);
     }
 
     static Records of(Map<String, ServiceInstance> records) {
@@ -48,7 +53,8 @@ final class Records {
     }
 
     /**
-     * Applies changes: removals first, then puts.
+     * Applies changes: removals first, then puts. Positions are found by binary search and the unchanged runs
+     * between them are block copies, so the cost is O(k log n) comparisons plus one copy of n references.
      *
      * @return whether the list changed
      */
@@ -75,29 +81,49 @@ final class Records {
         if (drop.isEmpty() && add.isEmpty()) {
             return false;
         }
-        boolean[] dropped = new boolean[sorted.length];
+        int[] dropAt = new int[drop.size()];
+        int drops = 0;
         for (Entry e : drop) {
             int at = Arrays.binarySearch(sorted, e, ENTRY_ORDER);
             if (at >= 0) {
-                dropped[at] = true;
+                dropAt[drops++] = at;
             }
         }
+        Arrays.sort(dropAt, 0, drops);
         add.sort(ENTRY_ORDER);
-        Entry[] next = new Entry[sorted.length - drop.size() + add.size()];
-        int i = 0;
-        int j = 0;
-        int n = 0;
-        while (i < sorted.length || j < add.size()) {
-            if (i < sorted.length && dropped[i]) {
-                i++;
-            } else if (j == add.size() || (i < sorted.length && ENTRY_ORDER.compare(sorted[i], add.get(j)) < 0)) {
-                next[n++] = sorted[i++];
+        int[] addAt = new int[add.size()];
+        for (int i = 0; i < addAt.length; i++) {
+            int at = Arrays.binarySearch(sorted, add.get(i), ENTRY_ORDER);
+            addAt[i] = at >= 0 ? at : -at - 1; // found: the old form of the same key, dropped right after
+        }
+        int n = sorted.length;
+        Entry[] nextSorted = new Entry[n - drops + addAt.length];
+        ServiceInstance[] nextItems = new ServiceInstance[nextSorted.length];
+        int src = 0;
+        int dst = 0;
+        int d = 0;
+        int a = 0;
+        while (d < drops || a < addAt.length) {
+            int nextDrop = d < drops ? dropAt[d] : Integer.MAX_VALUE;
+            int nextAdd = a < addAt.length ? addAt[a] : Integer.MAX_VALUE;
+            int stop = Math.min(nextDrop, nextAdd);
+            System.arraycopy(sorted, src, nextSorted, dst, stop - src);
+            System.arraycopy(items, src, nextItems, dst, stop - src);
+            dst += stop - src;
+            src = stop;
+            if (nextAdd <= nextDrop) {
+                nextSorted[dst] = add.get(a);
+                nextItems[dst++] = add.get(a++).instance;
             } else {
-                next[n++] = add.get(j++);
+                src++; // the dropped entry
+                d++;
             }
         }
-        sorted = n == next.length ? next : Arrays.copyOf(next, n);
-        list = Snapshot.of(sorted);
+        System.arraycopy(sorted, src, nextSorted, dst, n - src);
+        System.arraycopy(items, src, nextItems, dst, n - src);
+        sorted = nextSorted;
+        items = nextItems;
+        list = new Snapshot(items);
         return true;
     }
 
@@ -117,14 +143,6 @@ final class Records {
 
         private Snapshot(ServiceInstance[] items) {
             this.items = items;
-        }
-
-        static List<ServiceInstance> of(Entry[] entries) {
-            ServiceInstance[] items = new ServiceInstance[entries.length];
-            for (int i = 0; i < entries.length; i++) {
-                items[i] = entries[i].instance;
-            }
-            return new Snapshot(items);
         }
 
         @Override
