@@ -94,8 +94,9 @@ class EtcdWireFormatTest {
         long lease = plain.getLeaseClient().grant(30).get(10, TimeUnit.SECONDS).getID();
         String go = "{\"id\":\"go-1\",\"name\":\"greeter\",\"version\":\"v2.0.0\",\"metadata\":null,"
                 + "\"endpoints\":[\"grpc://10.0.0.9:9000?isSecure=false\",\"http://10.0.0.9:8000\"]}";
+        // Read leniently: the endpoint is kept as written, query included (Kratos ignores it too).
         ServiceInstance expected = ServiceInstance.builder().id("go-1").name("greeter").version("v2.0.0")
-                .endpoint("grpc://10.0.0.9:9000").endpoint("http://10.0.0.9:8000").build();
+                .endpoint("grpc://10.0.0.9:9000?isSecure=false").endpoint("http://10.0.0.9:8000").buildLenient();
         try (Registry registry = etcd.registry("/microservices?ttl=5s");
              Watcher watcher = registry.watch("greeter")) {
             assertThat(watcher.next(BOUND)).contains(List.of());
