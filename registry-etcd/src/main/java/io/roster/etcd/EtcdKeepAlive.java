@@ -28,8 +28,12 @@ import java.util.function.Consumer;
  */
 final class EtcdKeepAlive implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdKeepAlive.class);
-    /** Renewals unanswered at once; bounds the streams left waiting on a member that does not answer. */
-    private static final int MAX_PENDING = 4;
+    /**
+     * Renewals unanswered at once. Ours end with their deadline (the timeout: with TTL 5 s and timeout 5 s about
+     * three wait on a frozen member at a time); this bounds the streams left waiting by a client given by the
+     * caller, whose calls have no deadline.
+     */
+    private static final int MAX_PENDING = 16;
 
     private final EtcdConnection etcd;
     private final long lease;
