@@ -19,9 +19,10 @@ import java.util.function.Consumer;
  * GC pause: no RST, the TCP connection looks alive), the stream waits for answers that never come; jetcd gives up
  * only after a whole TTL, when the lease has expired already, and gRPC's own keepalive needs 10 s (its minimum)
  * plus a timeout to drop the connection. Here a renewal unanswered after a tenth of the TTL is sent again on a
- * new stream, which the client's round-robin balancer gives to the next member, so a healthy member renews the
- * lease well before it can expire: for a TTL of 5 s, a frozen member delays a renewal by about 0.5 s. A renewal
- * stuck on the frozen member ends with its gRPC deadline (the registry's timeout).
+ * new stream, which the client's round-robin balancer gives to the next member (and again every twentieth of the
+ * TTL while none answers), so a healthy member renews the lease well before it can expire: for a TTL of 5 s, a
+ * frozen member delays a renewal by about 0.5 s. A renewal stuck on the frozen member ends with its gRPC deadline
+ * (the registry's timeout).
  *
  * <p>Never blocks: renewals are asynchronous, and the ticks run on a thread of their own, so that no slow request
  * elsewhere in the registry can delay a renewal.
@@ -96,7 +97,9 @@ final class EtcdKeepAlive implements AutoCloseable {
                     overdue = true;
                 }
                 boolean due = now - renewedAt >= periodNanos;
-                boolean late = pending > 0 && now - sentAt >= hedgeNanos;
+                // The first late answer waits a tenth of the TTL, later ones half that: when other calls share
+                // the round-robin, a new stream may land on the frozen member again, so try often.
+                boolean late = pending > 0 && now - sentAt >= (pending == 1 ? hedgeNanos : hedgeNanos / 2);
                 send = due && (pending == 0 || late) && pending < MAX_PENDING;
                 if (send) {
                     pending++;

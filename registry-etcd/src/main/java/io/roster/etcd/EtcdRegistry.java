@@ -846,8 +846,11 @@ public final class EtcdRegistry extends AbstractRegistry {
 
         /**
          * Uses an existing jetcd client instead of creating one; {@link EtcdRegistry#close()} leaves it open.
-         * Endpoints, credentials and TLS are then the client's own. Give it a {@code retryMaxAttempts(0)} so that
-         * a request that timed out for the registry is not sent again behind its back.
+         * Endpoints, credentials, TLS, gRPC keepalive and message limits are then the client's own. Give it a
+         * {@code retryMaxAttempts(0)} so that a request that timed out for the registry is not sent again behind
+         * its back, and {@code keepaliveWithoutCalls(false)} so that etcd does not cut it off for pinging without
+         * calls. Its calls carry no deadline: a lease renewal stuck on a frozen member waits for the client's own
+         * gRPC keepalive to give up, while the registry renews through other members.
          *
          * @param client the client
          * @return this builder
