@@ -304,8 +304,8 @@ final class EtcdConnection implements AutoCloseable {
      * @param action what is attempted, for messages
      * @param prefix the key prefix
      * @param keysOnly whether to leave the values out
-     * @param resumeAfter the key after which the next page starts, given a page's last key: the key itself to
-     *     read everything, or a later one to skip the rest of a group
+     * @param resumeAfter gives the key the next page starts from, given the last key read: its
+     *     {@link #successor} to read everything, or a later key to skip the rest of a group
      * @return the records, in key order, and the revision
      * @throws RegistryException on any failure
      */

@@ -16,8 +16,8 @@ import io.etcd.jetcd.options.OptionsUtil;
 import io.etcd.jetcd.options.PutOption;
 import io.roster.InvalidInstanceException;
 import io.roster.InvalidOptionException;
-import io.roster.RegistryAccessDeniedException;
 import io.roster.RegistryException;
+import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
 import io.roster.spi.Backoff;
@@ -208,8 +208,10 @@ public final class EtcdRegistry extends AbstractRegistry {
             deleteOwn("deregister " + instance.name() + "/" + instance.id(), key);
             unsettled.remove(key);
         } catch (RegistryException e) {
-            unsettled.add(key); // perhaps still on our lease: recovery deletes it once etcd lets it
-            recovery.trigger();
+            if (uncertain(e)) {
+                unsettled.add(key); // perhaps still on our lease: recovery deletes it once etcd answers
+                recovery.trigger();
+            }
             throw e;
         }
     }
@@ -315,10 +317,12 @@ public final class EtcdRegistry extends AbstractRegistry {
         return to;
     }
 
-    /** Whether a failed write may still have happened: not when etcd refused it outright. */
+    /**
+     * Whether a failed write may still have happened: only when etcd did not answer (timeout, connection lost),
+     * not when it refused the request (credentials, size, lease not found).
+     */
     private static boolean uncertain(RegistryException e) {
-        return !(e instanceof RegistryAccessDeniedException) && !EtcdConnection.isLeaseNotFound(e)
-                && !(e instanceof InvalidInstanceException);
+        return e instanceof RegistryUnavailableException && !EtcdConnection.isLeaseNotFound(e);
     }
 
     private static PutOption onLease(long lease) {

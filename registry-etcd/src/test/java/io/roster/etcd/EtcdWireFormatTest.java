@@ -17,6 +17,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
@@ -119,6 +121,10 @@ class EtcdWireFormatTest {
             Watching.awaitIds(watcher, BOUND, Set.of());
             assertThat(registry.getService("greeter")).isEmpty();
         }
+        // Read by the watch and three times by getService, the broken record was logged once.
+        String log = Files.readString(Path.of("target/etcd-tests.log"), StandardCharsets.UTF_8);
+        assertThat(log.lines().filter(line -> line.contains("etcd key /microservices/greeter/broken")))
+                .as("log lines about the broken record").hasSize(1);
     }
 
     @Test
