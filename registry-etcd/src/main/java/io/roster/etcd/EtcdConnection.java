@@ -11,6 +11,10 @@ import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
 import io.grpc.MethodDescriptor;
 import io.etcd.jetcd.ClientBuilder;
+import io.etcd.jetcd.KeyValue;
+import io.etcd.jetcd.kv.GetResponse;
+import io.etcd.jetcd.options.GetOption;
+import io.etcd.jetcd.options.OptionsUtil;
 import io.grpc.netty.GrpcSslContexts;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -26,6 +30,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
@@ -35,6 +41,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 import javax.net.ssl.SSLException;
 
 /**
@@ -43,6 +50,10 @@ import javax.net.ssl.SSLException;
  * credentials, says so.
  */
 final class EtcdConnection implements AutoCloseable {
+    /** Records per page of a prefix read. */
+    static final int PAGE = 1000;
+    private static final String LEASE_KEEP_ALIVE = "etcdserverpb.Lease/LeaseKeepAlive";
+
     private final Client client;
     private final boolean owned;
     private final Duration timeout;
@@ -72,9 +83,17 @@ final class EtcdConnection implements AutoCloseable {
                 // The registry retries by itself (and only what is safe); jetcd's retries would resend a request
                 // that already timed out for the caller.
                 .retryMaxAttempts(0)
-                // Notice a dead connection within seconds; etcd accepts pings every 5 s or more.
+                // Notice a dead connection (a crashed or frozen member sends no RST) while calls are open: a ping
+                // after 10 s without a read (grpc-java's minimum; etcd accepts one every 5 s while streams are
+                // open). Never without calls: etcd 3.4 permits no ping on a connection without streams (its
+                // policy allows one per 2 h), and answers the third with GOAWAY too_many_pings, so a client that
+                // only reads now and then would be cut off every ~30 s.
                 .keepaliveTime(Duration.ofSeconds(10))
                 .keepaliveTimeout(timeout)
+                .keepaliveWithoutCalls(false)
+                // As etcd's Go client: accept any answer. Reads are paged (see readPrefix), but one watch response
+                // can carry many revisions (a watcher catching up), and jetcd cannot ask etcd to fragment them.
+                .maxInboundMessageSize(Integer.MAX_VALUE)
                 .interceptor(deadlines(timeout));
         if (user != null) {
             builder.user(bytes(user)).password(bytes(password));
@@ -198,6 +217,16 @@ final class EtcdConnection implements AutoCloseable {
         if (t instanceof RegistryException) {
             return (RegistryException) t;
         }
+        String message = etcdMessage(etcdException(t));
+        if (isAnswerTooLarge(t)) {
+            return new RegistryException(action + " failed: the answer of " + description + " is larger than this "
+                    + "client accepts (" + message + ")", t);
+        }
+        if (isRequestTooLarge(t)) {
+            return new RegistryException(action + " failed: " + description + " refused the request as too large ("
+                    + message + "); etcd accepts requests up to its --max-request-bytes (1.5 MiB unless "
+                    + "configured), which option maxRequestBytes should not exceed", t);
+        }
         if (isAccessDenied(t)) {
             return new RegistryAccessDeniedException(action + " failed: " + description
                     + " refused the credentials or their permissions (" + etcdMessage(etcdException(t)) + ")", t);
@@ -210,6 +239,27 @@ final class EtcdConnection implements AutoCloseable {
     static boolean isLeaseNotFound(Throwable t) {
         EtcdException e = etcdException(t instanceof RegistryException && t.getCause() != null ? t.getCause() : t);
         return e.getErrorCode() == ErrorCode.NOT_FOUND && etcdMessage(e).contains("lease not found");
+    }
+
+    /** An answer over the client's inbound message limit (only a client given by the caller has one). */
+    static boolean isAnswerTooLarge(Throwable t) {
+        return etcdMessage(etcdException(unwrap(t))).contains("exceeds maximum size");
+    }
+
+    /** A request over etcd's limits: its gRPC receive limit, or its {@code --max-request-bytes}. */
+    private static boolean isRequestTooLarge(Throwable t) {
+        EtcdException e = etcdException(t);
+        String message = etcdMessage(e);
+        return message.contains("request is too large")
+                || (e.getErrorCode() == ErrorCode.RESOURCE_EXHAUSTED && message.contains("larger than max"));
+    }
+
+    private static boolean isCompacted(Throwable t) {
+        return etcdMessage(etcdException(unwrap(t))).contains("required revision has been compacted");
+    }
+
+    private static Throwable unwrap(Throwable t) {
+        return t instanceof RegistryException && t.getCause() != null ? t.getCause() : t;
     }
 
     private static boolean isAccessDenied(Throwable t) {
@@ -242,6 +292,79 @@ final class EtcdConnection implements AutoCloseable {
         return message == null ? t.getClass().getSimpleName() : message;
     }
 
+    /** Every record under a prefix, as of one revision. */
+    record Range(List<KeyValue> kvs, long revision) {
+    }
+
+    /**
+     * Reads every record under a prefix in pages of {@value #PAGE}, each page at the first page's revision, so
+     * that no answer grows with the service and the whole is one consistent state. When etcd compacts that
+     * revision between two pages, the read starts again.
+     *
+     * @param action what is attempted, for messages
+     * @param prefix the key prefix
+     * @param keysOnly whether to leave the values out
+     * @param resumeAfter gives the key the next page starts from, given the last key read: its
+     *     {@link #successor} to read everything, or a later key to skip the rest of a group
+     * @return the records, in key order, and the revision
+     * @throws RegistryException on any failure
+     */
+    Range readPrefix(String action, ByteSequence prefix, boolean keysOnly, UnaryOperator<ByteSequence> resumeAfter) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return readPages(action, prefix, keysOnly, resumeAfter);
+            } catch (RegistryException e) {
+                if (attempt == 3 || !isCompacted(e)) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private Range readPages(String action, ByteSequence prefix, boolean keysOnly,
+                            UnaryOperator<ByteSequence> resumeAfter) {
+        ByteSequence end = OptionsUtil.prefixEndOf(prefix);
+        List<KeyValue> kvs = new ArrayList<>();
+        ByteSequence from = prefix;
+        long revision = 0;
+        int limit = PAGE;
+        while (true) {
+            GetOption.Builder option = GetOption.builder().withRange(end).withLimit(limit).withKeysOnly(keysOnly);
+            if (revision != 0) {
+                option.withRevision(revision);
+            }
+            ByteSequence key = from;
+            GetOption get = option.build();
+            GetResponse page;
+            try {
+                page = call(action, () -> client.getKVClient().get(key, get));
+            } catch (RegistryException e) {
+                if (limit > 1 && isAnswerTooLarge(e)) {
+                    limit = Math.max(1, limit / 8); // a client given by the caller, with a lower inbound limit
+                    continue;
+                }
+                throw e;
+            }
+            if (revision == 0) {
+                revision = page.getHeader().getRevision();
+            }
+            List<KeyValue> got = page.getKvs();
+            kvs.addAll(got);
+            if (!page.isMore() || got.isEmpty()) {
+                return new Range(kvs, revision);
+            }
+            from = resumeAfter.apply(got.get(got.size() - 1).getKey());
+            if (Arrays.compareUnsigned(from.getBytes(), end.getBytes()) >= 0) {
+                return new Range(kvs, revision);
+            }
+        }
+    }
+
+    /** The smallest key after the given one. */
+    static ByteSequence successor(ByteSequence key) {
+        return key.concat(ByteSequence.from(new byte[] {0}));
+    }
+
     @Override
     public void close() {
         if (owned) {
@@ -255,7 +378,8 @@ final class EtcdConnection implements AutoCloseable {
 
     /**
      * Gives every unary call a deadline, so that a request that timed out for the caller cannot still reach etcd
-     * later (a late {@code put} would resurrect an instance deregistered meanwhile). Streams (watch, keepalive)
+     * later (a late {@code put} would resurrect an instance deregistered meanwhile). So too each lease renewal,
+     * which {@link EtcdKeepAlive} sends on a stream of its own: one stuck on a frozen member ends. Watch streams
      * live on without one.
      */
     static ClientInterceptor deadlines(Duration timeout) {
@@ -263,7 +387,9 @@ final class EtcdConnection implements AutoCloseable {
             @Override
             public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options,
                                                          Channel next) {
-                if (method.getType() == MethodDescriptor.MethodType.UNARY && options.getDeadline() == null) {
+                boolean bounded = method.getType() == MethodDescriptor.MethodType.UNARY
+                        || method.getFullMethodName().equals(LEASE_KEEP_ALIVE);
+                if (bounded && options.getDeadline() == null) {
                     options = options.withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
                 }
                 return next.newCall(method, options);

@@ -22,6 +22,8 @@ import java.util.Optional;
  *   <li>path: the key namespace, default {@code /microservices} (keys {@code <namespace>/<name>/<id>});</li>
  *   <li>{@code ttl}: lease TTL, whole seconds, default {@code 15s};</li>
  *   <li>{@code timeout}: bound of each request, default {@code 5s};</li>
+ *   <li>{@code maxRequestBytes}: etcd's {@code --max-request-bytes}, default {@code 1572864} (1.5 MiB): an
+ *       instance whose request would be larger is refused before anything is sent;</li>
  *   <li>{@code user}, {@code password}: etcd auth (or as user info before the hosts; not both);</li>
  *   <li>{@code tls}: {@code true} to connect with TLS, verified with the JDK's trusted CAs unless
  *       {@code caFile} is given;</li>
@@ -58,6 +60,7 @@ public final class EtcdRegistryProvider implements RegistryProvider {
         }
         builder.ttl(options.duration("ttl", Duration.ofSeconds(15)));
         builder.timeout(options.duration("timeout", Duration.ofSeconds(5)));
+        builder.maxRequestBytes(options.integer("maxRequestBytes", EtcdRegistry.DEFAULT_MAX_REQUEST_BYTES));
 
         Optional<String> user = options.string("user");
         Optional<String> password = options.secret("password");

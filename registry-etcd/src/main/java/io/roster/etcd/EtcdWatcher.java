@@ -4,8 +4,6 @@ import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.KeyValue;
 import io.etcd.jetcd.Watch;
 import io.etcd.jetcd.common.exception.CompactedException;
-import io.etcd.jetcd.kv.GetResponse;
-import io.etcd.jetcd.options.GetOption;
 import io.etcd.jetcd.options.WatchOption;
 import io.etcd.jetcd.watch.WatchEvent;
 import io.etcd.jetcd.watch.WatchResponse;
@@ -18,25 +16,25 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 
 /**
- * Follows one service for the {@link WatchHub}: reads the prefix once, then watches it from the next revision and
- * applies each PUT and DELETE to a local map, pushing the full list after each change. A change therefore costs
- * one event, not a read of the whole prefix (Kratos reads it all again on every event).
+ * Follows one service for the {@link WatchHub}: reads the prefix once (in pages, at one revision), then watches it
+ * from the next revision and passes each changed record to the hub by its etcd key. A change costs the decoding of
+ * the changed records and the hub's O(k log n) update, not a read or a rebuild of the whole list (Kratos reads the
+ * whole prefix on every event).
  *
- * <p>When the watch fails (connection lost, member gone, compaction, leader lost), the prefix is read again and
- * the watch resumes from that read's revision: the next list pushed is the complete state at that revision,
- * never an empty or older one; nothing is pushed while etcd is unreachable.
+ * <p>When the watch fails (connection lost, member gone, compaction, leader lost, an answer too large for the
+ * client), the prefix is read again and the watch resumes from that read's revision: the next list pushed is the
+ * complete state at that revision, never an empty or older one; nothing is pushed while etcd is unreachable.
  */
 final class EtcdWatcher implements WatchHub.Subscription {
     private static final Logger LOG = LoggerFactory.getLogger(EtcdWatcher.class);
@@ -44,20 +42,18 @@ final class EtcdWatcher implements WatchHub.Subscription {
     private final EtcdConnection etcd;
     private final String service;
     private final ByteSequence prefix;
-    private final Consumer<List<ServiceInstance>> sink;
+    private final WatchHub.Sink sink;
     private final ScheduledExecutorService scheduler;
     private final RetryTask resync;
 
     // Guarded by this. Never call jetcd while holding it: jetcd calls back under its own lock.
-    private final Map<String, ServiceInstance> instances = new HashMap<>();
     private final Backoff streamBackoff = Backoff.defaults();
-    private long revision;
     private int generation;
     private Watch.Watcher stream;
     private boolean closed;
 
-    EtcdWatcher(EtcdConnection etcd, String service, String prefix,
-                Consumer<List<ServiceInstance>> sink, ScheduledExecutorService scheduler) {
+    EtcdWatcher(EtcdConnection etcd, String service, String prefix, WatchHub.Sink sink,
+                ScheduledExecutorService scheduler) {
         this.etcd = etcd;
         this.service = service;
         this.prefix = EtcdConnection.bytes(prefix);
@@ -76,28 +72,24 @@ final class EtcdWatcher implements WatchHub.Subscription {
         read();
     }
 
-    /** Reads the whole prefix, replaces the list in one step, and watches from the revision after the read. */
+    /** Reads the whole prefix, replaces the records in one step, and watches from the revision after the read. */
     private void read() {
-        GetResponse response = etcd.call("watch " + service, () -> etcd.client().getKVClient()
-                .get(prefix, GetOption.builder().isPrefix(true).build()));
+        EtcdConnection.Range range = etcd.readPrefix("watch " + service, prefix, false, EtcdConnection::successor);
+        Map<String, ServiceInstance> records = new HashMap<>(range.kvs().size() * 4 / 3 + 1);
+        for (KeyValue kv : range.kvs()) {
+            EtcdRegistry.decode(kv, service).ifPresent(i -> records.put(key(kv), i));
+        }
         int gen;
-        long from;
         synchronized (this) {
             if (closed) {
                 return;
             }
-            instances.clear();
-            for (KeyValue kv : response.getKvs()) {
-                EtcdRegistry.decode(kv, service).ifPresent(i -> instances.put(key(kv), i));
-            }
-            revision = response.getHeader().getRevision();
-            publish();
+            sink.reset(records);
             gen = ++generation;
-            from = revision + 1;
         }
         Watch.Watcher opened = etcd.client().getWatchClient().watch(prefix, WatchOption.builder()
                         .isPrefix(true)
-                        .withRevision(from)
+                        .withRevision(range.revision() + 1)
                         .withCreateNotify(true)
                         // A member cut off from the leader cancels the watch, so that it resumes on another.
                         .withRequireLeader(true)
@@ -115,33 +107,32 @@ final class EtcdWatcher implements WatchHub.Subscription {
         closeQuietly(stale);
     }
 
+    /** Decodes only the changed records; the last event of a key in one response wins. Called by jetcd in order. */
     private void onResponse(int gen, WatchResponse response) {
+        List<WatchEvent> events = response.getEvents();
+        Map<String, ServiceInstance> put = new HashMap<>();
+        Set<String> removed = new HashSet<>();
+        for (WatchEvent event : events) {
+            KeyValue kv = event.getKeyValue();
+            String key = key(kv);
+            Optional<ServiceInstance> instance = event.getEventType() == WatchEvent.EventType.PUT
+                    ? EtcdRegistry.decode(kv, service) : Optional.empty();
+            if (instance.isPresent()) {
+                put.put(key, instance.get());
+                removed.remove(key);
+            } else {
+                // Deleted, or now malformed or another service's: no longer a live instance of this one.
+                put.remove(key);
+                removed.add(key);
+            }
+        }
         synchronized (this) {
             if (closed || gen != generation) {
                 return;
             }
             streamBackoff.reset(); // the stream works (created, or events)
-            boolean changed = false;
-            for (WatchEvent event : response.getEvents()) {
-                KeyValue kv = event.getKeyValue();
-                String key = key(kv);
-                revision = Math.max(revision, kv.getModRevision());
-                switch (event.getEventType()) {
-                    case PUT:
-                        Optional<ServiceInstance> instance = EtcdRegistry.decode(kv, service);
-                        ServiceInstance before = instance.isPresent() ? instances.put(key, instance.get())
-                                : instances.remove(key);
-                        changed |= !Objects.equals(before, instance.orElse(null));
-                        break;
-                    case DELETE:
-                        changed |= instances.remove(key) != null;
-                        break;
-                    default:
-                        break;
-                }
-            }
-            if (changed) {
-                publish();
+            if (!events.isEmpty()) {
+                sink.apply(put, removed);
             }
         }
     }
@@ -160,6 +151,9 @@ final class EtcdWatcher implements WatchHub.Subscription {
         }
         if (error instanceof CompactedException) {
             LOG.info("{}: watch on '{}' fell behind compaction; reading it again", etcd.description(), service);
+        } else if (error != null && EtcdConnection.isAnswerTooLarge(error)) {
+            LOG.error("{}: watch on '{}' received an answer larger than the client accepts ({}); reading it "
+                    + "again", etcd.description(), service, error.getMessage());
         } else {
             LOG.warn("{}: watch on '{}' interrupted ({}); reading it again", etcd.description(), service,
                     error == null ? "stream ended" : error.toString());
@@ -171,11 +165,6 @@ final class EtcdWatcher implements WatchHub.Subscription {
         } catch (RejectedExecutionException e) {
             // the registry is closing
         }
-    }
-
-    /** Under this object's lock, so that pushes reach the hub in order. */
-    private void publish() {
-        sink.accept(new ArrayList<>(instances.values()));
     }
 
     private static String key(KeyValue kv) {

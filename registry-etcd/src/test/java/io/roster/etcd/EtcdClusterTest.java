@@ -13,7 +13,9 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -21,12 +23,12 @@ import java.util.concurrent.TimeUnit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** A real 3-member etcd cluster on loopback: losing the member a registry talks to. */
+/** A real 3-member etcd cluster on loopback: losing or freezing the member a registry talks to. */
 class EtcdClusterTest {
     private static final Duration TTL = Duration.ofSeconds(2);
     private static final Duration RECOVERY_BOUND = TTL.plusSeconds(5);
-    private static final String OPTIONS = "/cluster?ttl=2s&timeout=1s";
-    private static final String KEEPALIVE = "{grpc_method=\"LeaseKeepAlive\"";
+    private static final String OPTIONS = "/cluster?ttl=2s&timeout=3s";
+    private static final String RENEWALS = "grpc_server_msg_received_total{grpc_method=\"LeaseKeepAlive\"";
     private static List<EtcdServer> members;
 
     @BeforeAll
@@ -45,7 +47,7 @@ class EtcdClusterTest {
     }
 
     @Test
-    void theMemberHoldingTheKeepaliveDies() throws Exception {
+    void aMemberTheRegistryRenewsThroughDies() throws Exception {
         String service = TestInstances.serviceName("failover");
         ServiceInstance instance = TestInstances.of(service, "a");
         try (EtcdRegistry registry = EtcdServer.registry(members, OPTIONS);
@@ -53,25 +55,17 @@ class EtcdClusterTest {
              Watcher watcher = observer.watch(service)) {
             registry.register(instance);
             Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of("a"));
-            EtcdServer connected = await().atMost(RECOVERY_BOUND).until(EtcdClusterTest::keepaliveMember,
-                    Optional::isPresent).get();
+            EtcdServer renewing = renewingMember(members);
             List<EtcdServer> survivors = new ArrayList<>(members);
-            survivors.remove(connected);
+            survivors.remove(renewing);
             long lease = registry.leaseId();
 
-            connected.kill();
+            renewing.kill();
 
-            // Renewals move to a surviving member, the lease lives on, and every view has the instance.
-            await().atMost(RECOVERY_BOUND).untilAsserted(() -> {
-                assertThat(keepaliveMember()).as("member holding the keepalive stream").isPresent()
-                        .get().isNotSameAs(connected);
-                assertThat(registry.recovering()).isFalse();
-            });
+            // Renewals go on through the survivors, the lease lives on, and every view has the instance.
+            renewingMember(survivors);
             assertThat(registry.leaseId()).isEqualTo(lease);
-            EtcdServer renewing = keepaliveMember().orElseThrow();
-            long received = renewing.metric("grpc_server_msg_received_total" + KEEPALIVE);
-            await().atMost(RECOVERY_BOUND).until(() -> renewing.metric("grpc_server_msg_received_total" + KEEPALIVE),
-                    n -> n > received);
+            assertThat(registry.recovering()).isFalse();
             try (Client plain = survivors.get(0).client()) {
                 assertThat(ttl(plain, lease)).as("the lease lives on").isPositive();
             }
@@ -82,6 +76,39 @@ class EtcdClusterTest {
             }
             registry.register(TestInstances.of(service, "b"));
             Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of("a", "b"));
+        }
+    }
+
+    @Test
+    void aFrozenMemberNeverMakesTheInstanceVanish() throws Exception {
+        String service = TestInstances.serviceName("frozen-member");
+        ServiceInstance instance = TestInstances.of(service, "a");
+        // Followers only: freezing the leader would make the new leader extend every lease, hiding the problem.
+        EtcdServer leader = members.stream().filter(m -> m.metric("etcd_server_is_leader") == 1).findFirst()
+                .orElseThrow();
+        List<EtcdServer> followers = new ArrayList<>(members);
+        followers.remove(leader);
+        Duration ttl = Duration.ofSeconds(5);
+        try (EtcdRegistry registry = EtcdServer.registry(followers, "/cluster?ttl=5s");
+             Registry observer = EtcdServer.registry(List.of(leader), "/cluster?ttl=5s");
+             Watcher watcher = observer.watch(service)) {
+            registry.register(instance);
+            Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of("a"));
+            long lease = registry.leaseId();
+            EtcdServer frozen = renewingMember(followers);
+
+            frozen.pause();
+            List<List<ServiceInstance>> seen = new ArrayList<>();
+            long until = System.nanoTime() + ttl.multipliedBy(3).toNanos();
+            for (long left = until - System.nanoTime(); left > 0; left = until - System.nanoTime()) {
+                watcher.next(Duration.ofNanos(left)).ifPresent(seen::add);
+            }
+            frozen.resume();
+
+            assertThat(seen).as("lists the watcher saw while a member the registry renewed through was frozen")
+                    .allSatisfy(list -> assertThat(list).contains(instance));
+            assertThat(registry.leaseId()).as("the lease never expired").isEqualTo(lease);
+            assertThat(observer.getService(service)).containsExactly(instance);
         }
     }
 
@@ -116,14 +143,15 @@ class EtcdClusterTest {
         }
     }
 
-    /** The member with an open LeaseKeepAlive stream, read from each member's gRPC counters. */
-    private static Optional<EtcdServer> keepaliveMember() {
-        return members.stream()
-                .filter(m -> m.metric("grpc_server_started_total" + KEEPALIVE)
-                        > m.metric("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"LeaseKeepAlive\"")
-                        + m.metric("grpc_server_handled_total{grpc_code=\"Canceled\",grpc_method=\"LeaseKeepAlive\"")
-                        + m.metric("grpc_server_handled_total{grpc_code=\"Unavailable\",grpc_method=\"LeaseKeepAlive\""))
-                .findFirst();
+    /**
+     * Waits for a member among the candidates to receive a lease renewal (its gRPC counter of LeaseKeepAlive
+     * messages grows) and returns it.
+     */
+    private static EtcdServer renewingMember(List<EtcdServer> candidates) {
+        Map<EtcdServer, Long> before = new HashMap<>();
+        candidates.forEach(m -> before.put(m, m.metric(RENEWALS)));
+        return await().atMost(RECOVERY_BOUND).until(() -> candidates.stream()
+                .filter(m -> m.metric(RENEWALS) > before.get(m)).findFirst(), Optional::isPresent).get();
     }
 
     private static long ttl(Client plain, long lease) throws Exception {

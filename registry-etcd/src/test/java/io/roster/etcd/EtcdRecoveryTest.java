@@ -4,10 +4,12 @@ import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KeyValue;
 import io.etcd.jetcd.options.LeaseOption;
+import io.etcd.jetcd.options.PutOption;
 import io.roster.Registry;
 import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
+import io.roster.spi.InstanceJson;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
 import org.junit.jupiter.api.AfterAll;
@@ -26,9 +28,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 /**
- * Losing the lease on a real etcd, and getting every instance back: etcd frozen longer than the TTL, etcd killed and
- * restarted, the lease revoked behind the registry's back, a deregistration during an outage. Each ends with the
- * instance discoverable again, and a watcher on another registry showing it, within TTL + 5 s of etcd answering.
+ * Losing the lease or a record on a real etcd, and getting every instance back: etcd frozen longer than the TTL, etcd
+ * killed and restarted, the lease revoked behind the registry's back, a record deleted by someone else, a
+ * deregistration during an outage. Each ends with the instance discoverable again, and a watcher on another
+ * registry showing it, within TTL + 5 s of etcd answering; a record another writer took over is left to it.
  */
 class EtcdRecoveryTest {
     private static final Duration TTL = Duration.ofSeconds(2);
@@ -168,6 +171,52 @@ class EtcdRecoveryTest {
         }
     }
 
+    @Test
+    void aRecordSomeoneElseDeletesIsPutBackWithinTheTtl() throws Exception {
+        String service = TestInstances.serviceName("deleted");
+        ServiceInstance instance = TestInstances.of(service, "a");
+        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS);
+             Watcher watcher = observer.watch(service)) {
+            registry.register(instance);
+            long lease = registry.leaseId();
+            Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of("a"));
+
+            // As `etcdctl del` would, or a Kratos process deregistering a copy of the instance.
+            plain.getKVClient().delete(bytes(key(instance))).get(10, TimeUnit.SECONDS);
+            Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of());
+
+            // Within the TTL (with headroom for a loaded machine), on the same lease, as it was.
+            Watching.awaitList(watcher, TTL.plusSeconds(2), "the instance back", l -> l.equals(List.of(instance)));
+            assertThat(leaseOf(key(instance))).isEqualTo(lease);
+            assertThat(registry.leaseId()).isEqualTo(lease);
+        }
+    }
+
+    @Test
+    void aRecordAnotherWriterPutUnderOurKeyIsNeitherOverwrittenNorDeleted() throws Exception {
+        String service = TestInstances.serviceName("taken-over");
+        ServiceInstance ours = TestInstances.of(service, "a");
+        ServiceInstance theirs = TestInstances.instance(service, "a").version("v9").build();
+        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS);
+             Watcher watcher = observer.watch(service)) {
+            registry.register(ours);
+            Watching.awaitList(watcher, RECOVERY_BOUND, "ours", l -> l.equals(List.of(ours)));
+
+            // Another process registers the same instance on its own lease (two deployments with one id).
+            long other = plain.getLeaseClient().grant(60).get(10, TimeUnit.SECONDS).getID();
+            plain.getKVClient().put(bytes(key(ours)), bytes(InstanceJson.encode(theirs)),
+                    PutOption.builder().withLeaseId(other).build()).get(10, TimeUnit.SECONDS);
+            Watching.awaitList(watcher, RECOVERY_BOUND, "theirs", l -> l.equals(List.of(theirs)));
+            assertThat(watcher.next(TTL.multipliedBy(2))).as("the registry does not fight for the key").isEmpty();
+
+            registry.deregister(ours);
+
+            assertThat(watcher.next(TTL)).as("their record stays").isEmpty();
+            assertThat(leaseOf(key(ours))).isEqualTo(other);
+            plain.getLeaseClient().revoke(other).get(10, TimeUnit.SECONDS);
+        }
+    }
+
     /** Discoverable through a new registry, and in the list that the observer's watch follows now. */
     private static void assertDiscoverable(Registry observer, ServiceInstance instance) throws InterruptedException {
         try (Registry fresh = etcd.registry(OPTIONS)) {
@@ -184,8 +233,12 @@ class EtcdRecoveryTest {
         return "/recovery/" + instance.name() + "/" + instance.id();
     }
 
+    private static ByteSequence bytes(String text) {
+        return ByteSequence.from(text, StandardCharsets.UTF_8);
+    }
+
     private static long leaseOf(String key) throws Exception {
-        List<KeyValue> kvs = plain.getKVClient().get(ByteSequence.from(key, StandardCharsets.UTF_8))
+        List<KeyValue> kvs = plain.getKVClient().get(bytes(key))
                 .get(10, TimeUnit.SECONDS).getKvs();
         return kvs.isEmpty() ? 0 : kvs.get(0).getLease();
     }

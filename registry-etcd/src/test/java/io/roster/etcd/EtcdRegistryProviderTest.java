@@ -37,7 +37,9 @@ class EtcdRegistryProviderTest {
         assertOption("etcd://h:2379?ttl=0s", "ttl", "positive");
         assertOption("etcd://h:2379?timeout=soon", "timeout", "duration");
         assertOption("etcd://h:2379?tls=maybe", "tls", "true or false");
-        assertOption("etcd://h:2379?tll=15s", "tll", "known options: caFile, certFile, keyFile, password, timeout, tls, ttl, user");
+        assertOption("etcd://h:2379?maxRequestBytes=1k", "maxRequestBytes", "integer");
+        assertOption("etcd://h:2379?maxRequestBytes=100", "maxRequestBytes", "at least 4096");
+        assertOption("etcd://h:2379?tll=15s", "tll", "known options: caFile, certFile, keyFile, maxRequestBytes, password, timeout, tls, ttl, user");
         assertOption("etcd://h:2379?certFile=/x.pem", "keyFile", "go together");
         assertOption("etcd://h:2379?caFile=/does/not/exist.pem", "caFile", "no readable file");
         assertOption("etcd://h:2379?password=x", "user", "must not be blank");

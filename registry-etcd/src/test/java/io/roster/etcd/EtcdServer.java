@@ -178,6 +178,10 @@ final class EtcdServer implements AutoCloseable {
         return "127.0.0.1:" + clientPort;
     }
 
+    int clientPort() {
+        return clientPort;
+    }
+
     /**
      * Opens a registry on this member through {@link Registries}, as users do.
      *

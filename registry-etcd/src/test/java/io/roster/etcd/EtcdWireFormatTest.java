@@ -4,7 +4,9 @@ import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KeyValue;
 import io.etcd.jetcd.options.GetOption;
+import io.etcd.jetcd.op.Op;
 import io.etcd.jetcd.options.LeaseOption;
+import io.etcd.jetcd.options.PutOption;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
@@ -15,10 +17,13 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -28,6 +33,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class EtcdWireFormatTest {
     private static final Duration BOUND = Duration.ofSeconds(10);
+    private static final String RANGES = "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Range\"";
     private static EtcdServer etcd;
     private static Client plain;
 
@@ -94,8 +100,9 @@ class EtcdWireFormatTest {
         long lease = plain.getLeaseClient().grant(30).get(10, TimeUnit.SECONDS).getID();
         String go = "{\"id\":\"go-1\",\"name\":\"greeter\",\"version\":\"v2.0.0\",\"metadata\":null,"
                 + "\"endpoints\":[\"grpc://10.0.0.9:9000?isSecure=false\",\"http://10.0.0.9:8000\"]}";
+        // Read leniently: the endpoint is kept as written, query included (Kratos ignores it too).
         ServiceInstance expected = ServiceInstance.builder().id("go-1").name("greeter").version("v2.0.0")
-                .endpoint("grpc://10.0.0.9:9000").endpoint("http://10.0.0.9:8000").build();
+                .endpoint("grpc://10.0.0.9:9000?isSecure=false").endpoint("http://10.0.0.9:8000").buildLenient();
         try (Registry registry = etcd.registry("/microservices?ttl=5s");
              Watcher watcher = registry.watch("greeter")) {
             assertThat(watcher.next(BOUND)).contains(List.of());
@@ -113,6 +120,36 @@ class EtcdWireFormatTest {
             plain.getLeaseClient().revoke(lease).get(10, TimeUnit.SECONDS); // the Go service stops
             Watching.awaitIds(watcher, BOUND, Set.of());
             assertThat(registry.getService("greeter")).isEmpty();
+        }
+        // Read by the watch and three times by getService, the broken record was logged once.
+        String log = Files.readString(Path.of("target/etcd-tests.log"), StandardCharsets.UTF_8);
+        assertThat(log.lines().filter(line -> line.contains("etcd key /microservices/greeter/broken")))
+                .as("log lines about the broken record").hasSize(1);
+    }
+
+    @Test
+    void servicesAreNamedByTheirKeysSkippingBrokenKeysAndTheRestOfABigService() throws Exception {
+        String json = "{\"id\":\"1\",\"name\":\"x\",\"version\":\"\",\"metadata\":null,\"endpoints\":null}";
+        long lease = plain.getLeaseClient().grant(60).get(10, TimeUnit.SECONDS).getID();
+        PutOption onLease = PutOption.builder().withLeaseId(lease).build();
+        for (int from = 0; from < 2500; from += 100) {
+            Op[] puts = IntStream.range(from, from + 100)
+                    .mapToObj(i -> Op.put(bytes("/listed/alpha/i-" + i), bytes(json), onLease)).toArray(Op[]::new);
+            plain.getKVClient().txn().Then(puts).commit().get(10, TimeUnit.SECONDS);
+        }
+        put("/listed/_private.svc/1", json, lease);   // Kratos may register names Roster would not write
+        put("/listed/beta/1", "{not json", lease);     // a key names its service, whatever its value
+        put("/listed//empty-name", json, lease);       // the seed's check-registry case
+        put("/listed/no-id", json, lease);
+        put("/listed/gamma/", json, lease);
+        put("/listed-too/delta/1", json, lease);       // another namespace that shares the prefix
+        try (Registry registry = etcd.registry("/listed")) {
+            long ranges = etcd.metric(RANGES);
+            assertThat(registry.services()).containsExactly("_private.svc", "alpha", "beta");
+            assertThat(etcd.metric(RANGES) - ranges).as("range requests: the rest of alpha is skipped, not read")
+                    .isLessThanOrEqualTo(2);
+        } finally {
+            plain.getLeaseClient().revoke(lease).get(10, TimeUnit.SECONDS);
         }
     }
 
