@@ -246,7 +246,13 @@ final class ZooKeeperNodes {
         ZooKeeper zk = zooKeeper();
         String path = servicePath(service);
         Map<String, byte[]> records = each(zk, children, (child, reply) -> zk.getData(ZKPaths.makePath(path, child),
-                false, (rc, p, ctx, data, stat) -> reply.done(rc, data), null));
+                false, (rc, p, ctx, data, stat) -> reply.done(rc, data), null), child -> {
+                    try {
+                        return zk.getData(ZKPaths.makePath(path, child), false, null);
+                    } catch (KeeperException.NoNodeException e) {
+                        return null;
+                    }
+                });
         Map<String, ServiceInstance> found = new HashMap<>();
         records.forEach((child, data) -> decode(service, child, data).ifPresent(i -> found.put(child, i)));
         return found;
@@ -270,7 +276,14 @@ final class ZooKeeperNodes {
             Map<String, Integer> counts = each(zk, names, (name, reply) -> zk.exists(ZKPaths.makePath(root, name),
                     false, (rc, p, ctx, stat) -> reply.done(rc == KeeperException.Code.NOAUTH.intValue()
                             ? KeeperException.Code.NONODE.intValue() : rc, stat == null ? 0 : stat.getNumChildren()),
-                    null));
+                    null), name -> {
+                        try {
+                            Stat stat = zk.exists(ZKPaths.makePath(root, name), false);
+                            return stat == null ? null : stat.getNumChildren();
+                        } catch (KeeperException.NoAuthException e) {
+                            return null;
+                        }
+                    });
             return counts.entrySet().stream().filter(e -> e.getValue() > 0).map(Map.Entry::getKey).toList();
         });
     }
@@ -325,11 +338,29 @@ final class ZooKeeperNodes {
         void send(String key, Reply<T> reply);
     }
 
+    /** Makes the same call synchronously; null when the node is gone. */
+    interface SyncCall<T> {
+        T call(String key) throws Exception;
+    }
+
     /**
      * Makes one asynchronous call per key, at most {@link #MAX_READS_IN_FLIGHT} waiting for their replies at once,
      * and waits for all of them. A key whose node is gone is left out; any other failure fails the whole.
      */
-    private static <T> Map<String, T> each(ZooKeeper zk, List<String> keys, Call<T> call) throws Exception {
+    private static <T> Map<String, T> each(ZooKeeper zk, List<String> keys, Call<T> call, SyncCall<T> inTurn)
+            throws Exception {
+        if (Thread.currentThread().getClass().getName().equals("org.apache.zookeeper.ClientCnxn$EventThread")) {
+            // Called from a watcher or callback of this client (getService in a listener): asynchronous replies
+            // would come on this very thread, so make the calls one at a time instead.
+            Map<String, T> results = new HashMap<>();
+            for (String key : keys) {
+                T value = inTurn.call(key);
+                if (value != null) {
+                    results.put(key, value);
+                }
+            }
+            return results;
+        }
         // Every call is answered: by the server, or with a connection loss once the client gives the connection
         // up (within its session timeout). The bound is a safety net on top.
         long timeoutMs = 2L * zk.getSessionTimeout() + 1_000;

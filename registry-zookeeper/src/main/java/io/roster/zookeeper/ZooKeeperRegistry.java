@@ -456,8 +456,10 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
 
         /**
          * Uses a Curator client of yours instead of creating one. It must be started; {@code close()} leaves it
-         * open. Its session and connection timeouts, retry policy and namespace apply (paths are relative to the
-         * namespace). With {@link #digest}, build it with {@code .authorization("digest", "user:password")}.
+         * open, deletes the instances this registry registered and removes its watches, so that nothing of the
+         * registry stays with a long-lived client. Its session and connection timeouts, retry policy and namespace
+         * apply (paths are relative to the namespace). With {@link #digest}, build it with
+         * {@code .authorization("digest", "user:password")}.
          *
          * @param client a started client
          * @return this builder

@@ -7,6 +7,7 @@ import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.api.CuratorWatcher;
 import org.apache.curator.retry.RetryOneTime;
 import org.apache.zookeeper.ClientWatches;
 import org.apache.zookeeper.ZooKeeper;
@@ -16,7 +17,9 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.ref.WeakReference;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -84,10 +87,10 @@ class ZooKeeperSharedClientTest extends StandaloneServerTest {
         String service = TestInstances.serviceName("siblings");
         Registry staying = registry();
         try (staying; Watcher kept = staying.watch(service)) {
-            assertThat(kept.next(BOUND)).contains(java.util.List.of());
+            assertThat(kept.next(BOUND)).contains(List.of());
             Registry leaving = registry();
             try (Watcher gone = leaving.watch(service)) {
-                assertThat(gone.next(BOUND)).contains(java.util.List.of());
+                assertThat(gone.next(BOUND)).contains(List.of());
             }
             leaving.close();
 
@@ -96,6 +99,30 @@ class ZooKeeperSharedClientTest extends StandaloneServerTest {
             Watching.awaitIds(kept, BOUND, Set.of("after"));
             staying.deregister(instance);
             Watching.awaitIds(kept, BOUND, Set.of());
+        }
+    }
+
+    @Test
+    void getServiceCalledFromAWatcherOfTheSameClient_answers() throws Exception {
+        String service = TestInstances.serviceName("reentrant");
+        try (Registry registry = registry()) {
+            registry.register(TestInstances.of(service, "a"));
+            registry.register(TestInstances.of(service, "b"));
+            CompletableFuture<List<ServiceInstance>> seen = new CompletableFuture<>();
+            client.create().forPath("/trigger-" + service);
+            // A Curator watcher runs on ZooKeeper's event thread, which also delivers asynchronous replies.
+            client.checkExists().usingWatcher((CuratorWatcher) event -> {
+                try {
+                    seen.complete(registry.getService(service));
+                } catch (RuntimeException e) {
+                    seen.completeExceptionally(e);
+                }
+            }).forPath("/trigger-" + service);
+
+            client.setData().forPath("/trigger-" + service, new byte[] {1});
+
+            assertThat(Watching.ids(seen.get(BOUND.toMillis(), TimeUnit.MILLISECONDS))).containsExactly("a", "b");
+            assertThat(registry.services()).contains(service);
         }
     }
 }
