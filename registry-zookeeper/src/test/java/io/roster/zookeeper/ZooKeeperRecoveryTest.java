@@ -285,7 +285,7 @@ class ZooKeeperRecoveryTest extends StandaloneServerTest {
                             record(instance)));
 
             // No tug of war: the node stays with the session that took it.
-            await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(10))
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(10))
                     .until(() -> owner(path(instance)) == otherSession);
 
             registrar.deregister(instance);
