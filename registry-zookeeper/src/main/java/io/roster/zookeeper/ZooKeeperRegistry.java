@@ -19,6 +19,7 @@ import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.state.ConnectionStateListener;
 import org.apache.curator.retry.RetryUntilElapsed;
 import org.apache.curator.utils.PathUtils;
+import org.apache.curator.utils.ZKPaths;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.WatchedEvent;
 import org.apache.zookeeper.Watcher;
@@ -34,16 +35,17 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 
 /**
  * The ZooKeeper backend, on Apache Curator, wire-compatible with Go Kratos's ZooKeeper registry.
@@ -62,44 +64,75 @@ import java.util.function.Consumer;
  * {@link Builder#digest}, all permissions for that digest identity only (the client authenticates with it).
  *
  * <p><b>Keepalive and recovery.</b> An instance lives as long as the ZooKeeper session. After every reconnection
- * the registry checks each of its instances and writes again what is missing, which after a session expiry means
- * all of them, on the new session, retrying with backoff and without a ceiling. A node still held by an older
- * session (our expired one, which the server has not reaped yet, or a previous process with the same id) is
- * replaced in one version-checked transaction, so it does not vanish when that session ends. Re-registration
- * holds the registration lock and works from the current book, so a concurrent {@code deregister} is never
- * undone. A deregistration that cannot reach the server is finished on reconnection (if the session survived)
+ * the registry checks each of its instances and writes again what is missing or stale, which after a session
+ * expiry means all of them, on the new session, retrying with backoff and without a ceiling. A node that an
+ * earlier session of this registry still holds (the server has not reaped it yet: Dubbo #5125) is replaced in one
+ * version-checked transaction, so it does not vanish when that session ends; {@code register} likewise claims a
+ * node another session holds (a previous process with the same id). While the session lives, a one-shot watch on
+ * each of our nodes brings a node deleted or changed by someone else (zkCli {@code delete}) back at once. A node
+ * that another live process took over (it registered the same id) is left to it: two registrants of one id never
+ * fight. Re-registration holds the registration lock and works from the current book, so a concurrent
+ * {@code deregister} is never undone.
+ *
+ * <p><b>Deregistration</b> deletes the node only if the current session owns it, with a version-checked delete
+ * after reading its owner; an instance this registry did not register, even one on a session it shares, is not
+ * touched. A deregistration that cannot reach the server is finished on reconnection (if the session survived)
  * or by the session's end.
  *
  * <p><b>Watch.</b> A persistent recursive watch on {@code <root>/<name>} sees instances come and go <em>and</em>
- * their data change (Kratos watches only the child list). A missing service node is an empty list until it
- * appears; a child deleted while being read, or holding a malformed record, is skipped. While the connection is
- * down watchers keep the last list; after reconnection the service is read in full again.
+ * their data change (Kratos watches only the child list). A change costs what changed: a deleted child is dropped
+ * without a read, an added or changed one is read alone. A missing service node is an empty list until it
+ * appears; a child deleted while being read, or holding a malformed record, is skipped. The full reads, when a
+ * watch opens and after every reconnection, read the children concurrently. While the connection is down watchers
+ * keep the last list. An update of one of our instances changes its node in place (watchers never see it missing)
+ * and creates and deletes a sibling in the same transaction, so that Kratos's child watches fire too.
+ *
+ * <p><b>A caller's client.</b> On close the registry removes its watches from the client and detaches its
+ * watchers, so that nothing of it stays reachable from a long-lived client. (ZooKeeper's client drops the
+ * Disconnected event that follows a watch removal failed by a connection loss; if a watch is closed just as the
+ * connection breaks, Curator's listeners on that client may miss that one disconnection. The registry itself
+ * also hears reconnections on its own watches.)
  */
 public final class ZooKeeperRegistry extends AbstractRegistry {
     private static final Logger LOG = LoggerFactory.getLogger(ZooKeeperRegistry.class);
     static final String DEFAULT_ROOT = "/microservices";
     static final Duration DEFAULT_SESSION_TIMEOUT = Duration.ofSeconds(15);
     static final Duration DEFAULT_CONNECTION_TIMEOUT = Duration.ofSeconds(5);
+    /** Sessions of ours remembered, so that recovery can take back a node one of them still holds. */
+    private static final int KNOWN_SESSIONS = 8;
 
     private final CuratorFramework client;
     private final boolean ownsClient;
     private final ZooKeeperNodes nodes;
     private final ScheduledExecutorService worker;
-    private final RetryTask recovery;
+    private final RetryTask upkeep;
     private final ConnectionStateListener connectionListener = (c, state) -> connectionChanged(state);
-    private final Map<String, ZooKeeperWatch> watches = new ConcurrentHashMap<>();
-    private final Watcher dispatcher = this::dispatch;
-    // Paths whose deletion a connection loss postponed; finished on reconnection. Guarded by registrationLock().
+    /**
+     * Set as a one-shot watch on each of our instance nodes: someone else deleting or changing one prompts a
+     * restore. Our own deletion fires it, which removes it from the client; it is never removed explicitly.
+     */
+    private final ZooKeeperNodes.Relay ownNodeWatcher = new ZooKeeperNodes.Relay(this::ownNodeChanged);
+    private final Set<String> suspects = ConcurrentHashMap.newKeySet(); // own nodes changed by an event
+    private volatile boolean fullCheck; // set on every (re)connection
+    // Guarded by registrationLock(): paths whose deletion a connection loss postponed, finished on reconnection;
+    // the sessions this registry has had, newest last.
     private final Set<String> pendingDeletes = new HashSet<>();
+    private final Set<Long> knownSessions = new LinkedHashSet<>();
 
     private ZooKeeperRegistry(String description, CuratorFramework client, boolean ownsClient, String root,
-                              List<ACL> acl) {
+                              List<ACL> acl, int maxRecordBytes) {
         super(description);
         this.client = client;
         this.ownsClient = ownsClient;
-        this.nodes = new ZooKeeperNodes(client, root, acl);
+        // Paths on the server: a supplied client's namespace becomes part of the root, and every call goes through
+        // the namespace-free view, so that Curator's calls and ZooKeeper's own (watches, asynchronous reads) agree.
+        String namespace = client.getNamespace();
+        String serverRoot = namespace == null || namespace.isEmpty() ? root : ZKPaths.makePath(namespace, root);
+        this.nodes = new ZooKeeperNodes(client.usingNamespace(null), serverRoot, acl, maxRecordBytes);
         this.worker = DaemonThreadFactory.scheduler("roster-zookeeper-worker");
-        this.recovery = new RetryTask(description + ": register again", worker, Backoff.defaults(), this::recover);
+        this.upkeep = new RetryTask(description + ": keep instances registered", worker, Backoff.defaults(),
+                this::upkeep);
+        rememberSession();
         client.getConnectionStateListenable().addListener(connectionListener);
     }
 
@@ -114,11 +147,13 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
 
     @Override
     protected void doRegister(ServiceInstance instance, ServiceInstance previous) {
-        byte[] record = ZooKeeperNodes.record(instance);
+        byte[] record = nodes.record(instance);
         String path = nodes.instancePath(instance);
         pendingDeletes.remove(path);
         try {
-            nodes.write(path, record);
+            nodes.write(path, record, owner -> true); // registering claims the id, as Kratos does
+            watchOwnNode(path);
+            rememberSession();
         } catch (Exception e) {
             if (previous == null && isConnectionLoss(e)) {
                 // The create may have reached the server before the connection dropped: our session must not keep
@@ -138,11 +173,13 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
             return; // ZooKeeper cannot hold such a node, so there is nothing to delete
         }
         String path = nodes.instancePath(instance);
-        boolean ours = pendingDeletes.remove(path) || owned;
+        if (!(pendingDeletes.remove(path) || owned)) {
+            return; // another registry's instance: not ours to touch, even on a session we share with it
+        }
         try {
-            nodes.delete(path);
+            nodes.deleteIfOwned(path);
         } catch (Exception e) {
-            if (ours && isConnectionLoss(e)) {
+            if (isConnectionLoss(e)) {
                 pendingDeletes.add(path);
                 LOG.warn("{}: cannot delete {} now ({}); it is deleted on reconnection, or vanishes with the"
                         + " session", description(), path, e.toString());
@@ -175,26 +212,37 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
     }
 
     @Override
-    protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
-        ZooKeeperNodes.checkPathElement("name", name);
-        ZooKeeperWatch watch = new ZooKeeperWatch(client, nodes, name, sink, worker, dispatcher,
-                closed -> watches.remove(name, closed));
-        watches.put(name, watch);
-        return watch.start();
+    protected Collection<String> doServices() {
+        try {
+            return nodes.services().stream().filter(ZooKeeperRegistry::isReadableName).toList();
+        } catch (Exception e) {
+            throw failure("services", e);
+        }
     }
 
-    private void dispatch(WatchedEvent event) {
-        String service = nodes.serviceOf(event.getPath());
-        ZooKeeperWatch watch = service == null ? null : watches.get(service);
-        if (watch != null) {
-            watch.changed(event);
+    private static boolean isReadableName(String name) {
+        try {
+            ServiceInstance.requireReadableName(name);
+            ZooKeeperNodes.checkPathElement("name", name);
+            return true;
+        } catch (InvalidInstanceException e) {
+            return false; // not a service anyone could ask for by name
         }
+    }
+
+    @Override
+    protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
+        ZooKeeperNodes.checkPathElement("name", name);
+        return new ZooKeeperWatch(client, nodes, name, sink, worker).start();
     }
 
     @Override
     protected void shutdown() {
         client.getConnectionStateListenable().removeListener(connectionListener);
-        recovery.close();
+        upkeep.close();
+        // A one-shot watch not fired yet (an instance left registered by kill(), or held by another session)
+        // stays with a supplied client until it fires; detached, it holds nothing of this registry.
+        ownNodeWatcher.detach();
         worker.shutdownNow();
         if (ownsClient) {
             client.close();
@@ -216,7 +264,8 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
 
     private void connectionChanged(ConnectionState state) {
         if (state.isConnected()) {
-            recovery.trigger(); // a no-op while nothing is registered
+            fullCheck = true;
+            upkeep.trigger(); // a no-op while nothing is registered
         }
         switch (state) {
             case SUSPENDED:
@@ -231,31 +280,128 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         }
     }
 
-    /** Finishes postponed deletions and writes again every registration that is missing or stale. */
-    private void recover() throws Exception {
-        registrationLock().lock();
+    private void ownNodeChanged(WatchedEvent event) {
+        if (ZooKeeperNodes.Relay.isConnected(event)) {
+            // Reconnected: also heard here, as Curator may miss it (ZooKeeper drops a Disconnected event that
+            // follows a failed watch removal, and Curator then sees no change of state).
+            fullCheck = true;
+            upkeep.trigger();
+        } else if (event.getPath() != null && event.getType() != Watcher.Event.EventType.None) {
+            suspects.add(event.getPath()); // deleted, changed, or created: look, and watch again
+            upkeep.trigger();
+        }
+    }
+
+    /**
+     * Sets (again) the one-shot watch on one of our nodes, just written; it fires on the node's deletion or change.
+     * A node already gone again by then is restored as if the watch had fired.
+     */
+    private void watchOwnNode(String path) {
         try {
-            if (isClosed() || !client.getZookeeperClient().isConnected()) {
-                return; // the next RECONNECTED triggers another run
-            }
-            for (Iterator<String> it = pendingDeletes.iterator(); it.hasNext(); ) {
-                nodes.deleteIfOwned(it.next());
-                it.remove();
-            }
-            int written = 0;
-            for (ServiceInstance instance : registrations()) {
-                if (nodes.write(nodes.instancePath(instance), ZooKeeperNodes.record(instance))) {
-                    written++;
+            nodes.zooKeeper().exists(path, ownNodeWatcher, (rc, p, ctx, stat) -> {
+                if (rc == KeeperException.Code.NONODE.intValue()) {
+                    suspects.add(path);
+                    upkeep.trigger();
+                }
+            }, null);
+        } catch (Exception e) {
+            LOG.debug("{}: cannot watch {} now ({}); the next reconnection does", description(), path, e.toString());
+        }
+    }
+
+    private void rememberSession() {
+        try {
+            long session = nodes.sessionId();
+            if (session != 0) {
+                registrationLock().lock();
+                try {
+                    knownSessions.remove(session);
+                    knownSessions.add(session);
+                    if (knownSessions.size() > KNOWN_SESSIONS) {
+                        knownSessions.remove(knownSessions.iterator().next());
+                    }
+                } finally {
+                    registrationLock().unlock();
                 }
             }
-            if (written > 0) {
-                LOG.info("{}: registered {} instance(s) again on session 0x{}", description(), written,
-                        Long.toHexString(client.getZookeeperClient().getZooKeeper().getSessionId()));
+        } catch (Exception e) {
+            LOG.debug("{}: no session to remember: {}", description(), e.toString());
+        }
+    }
+
+    /**
+     * Keeps every registration on the server. On every (re)connection: finishes postponed deletions and writes
+     * every registration again where it is missing or stale, on the current session, taking back nodes that an
+     * earlier session of ours still holds. On an event of one of our nodes (someone deleted it or changed its
+     * data): writes that one back. A node that another process's session holds (it registered the same id) is left
+     * to it, so that two registrants of one id never fight.
+     */
+    private void upkeep() throws Exception {
+        registrationLock().lock();
+        try {
+            if (isClosed() || !nodes.isConnected()) {
+                return; // the next (re)connection triggers another run
+            }
+            if (fullCheck) {
+                fullCheck = false;
+                try {
+                    recoverAll();
+                } catch (Exception e) {
+                    fullCheck = true;
+                    throw e;
+                }
+            } else {
+                restoreSuspects();
             }
         } catch (KeeperException.ConnectionLossException | KeeperException.SessionExpiredException e) {
             LOG.debug("{}: connection lost again while registering again: {}", description(), e.toString());
         } finally {
             registrationLock().unlock();
+        }
+    }
+
+    private void recoverAll() throws Exception {
+        suspects.clear(); // this run looks at everything
+        rememberSession();
+        for (Iterator<String> it = pendingDeletes.iterator(); it.hasNext(); ) {
+            nodes.deleteIfOwned(it.next());
+            it.remove();
+        }
+        int written = 0;
+        for (ServiceInstance instance : registrations()) {
+            String path = nodes.instancePath(instance);
+            if (nodes.write(path, nodes.record(instance), knownSessions::contains)) {
+                written++;
+            }
+            watchOwnNode(path); // a new session has no watch of ours
+        }
+        if (written > 0) {
+            LOG.info("{}: registered {} instance(s) again on session 0x{}", description(), written,
+                    Long.toHexString(nodes.sessionId()));
+        }
+    }
+
+    private void restoreSuspects() throws Exception {
+        Map<String, ServiceInstance> registered = new HashMap<>();
+        for (ServiceInstance instance : registrations()) {
+            registered.put(nodes.instancePath(instance), instance);
+        }
+        for (Iterator<String> it = suspects.iterator(); it.hasNext(); ) {
+            String path = it.next();
+            it.remove();
+            ServiceInstance instance = registered.get(path);
+            if (instance == null) {
+                continue; // deregistered: no longer ours to keep, nor to watch
+            }
+            try {
+                if (nodes.write(path, nodes.record(instance), knownSessions::contains)) {
+                    LOG.info("{}: {} was deleted or changed by someone else; written again", description(), path);
+                }
+                watchOwnNode(path);
+            } catch (Exception e) {
+                suspects.add(path); // tried again
+                throw e;
+            }
         }
     }
 
@@ -288,6 +434,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         private Duration connectionTimeout;
         private String digestUser;
         private String digestPassword;
+        private int maxRecordBytes = ZooKeeperNodes.DEFAULT_MAX_RECORD_BYTES;
 
         private Builder() {
         }
@@ -309,8 +456,10 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
 
         /**
          * Uses a Curator client of yours instead of creating one. It must be started; {@code close()} leaves it
-         * open. Its session and connection timeouts, retry policy and namespace apply (paths are relative to the
-         * namespace). With {@link #digest}, build it with {@code .authorization("digest", "user:password")}.
+         * open, deletes the instances this registry registered and removes its watches, so that nothing of the
+         * registry stays with a long-lived client. Its session and connection timeouts, retry policy and namespace
+         * apply (paths are relative to the namespace). With {@link #digest}, build it with
+         * {@code .authorization("digest", "user:password")}.
          *
          * @param client a started client
          * @return this builder
@@ -379,6 +528,24 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         }
 
         /**
+         * Sets the largest instance record (its JSON) that {@code register} accepts; a larger instance fails with an
+         * {@link io.roster.InvalidInstanceException} naming the field that makes it large, before anything is sent.
+         * ZooKeeper servers refuse (and drop the connection of) a request over their {@code jute.maxbuffer}, 1 MiB
+         * by default, path and headers included; raise this only with the servers' and clients' limit.
+         *
+         * @param maxRecordBytes a positive number of bytes; 1 000 000 by default
+         * @return this builder
+         */
+        public Builder maxRecordBytes(int maxRecordBytes) {
+            if (maxRecordBytes < 1) {
+                throw new InvalidOptionException("maxRecordBytes", "zookeeper maxRecordBytes must be a positive number"
+                        + " of bytes, was " + maxRecordBytes);
+            }
+            this.maxRecordBytes = maxRecordBytes;
+            return this;
+        }
+
+        /**
          * Opens the registry. With a connect string, waits up to the connection timeout for the first connection.
          *
          * @return an open registry
@@ -403,10 +570,11 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
                 }
                 String description = "zookeeper at " + client.getZookeeperClient().getCurrentConnectionString()
                         + rootPath;
-                return new ZooKeeperRegistry(description, client, false, rootPath, acl);
+                return new ZooKeeperRegistry(description, client, false, rootPath, acl, maxRecordBytes);
             }
             CuratorFramework created = connect();
-            return new ZooKeeperRegistry("zookeeper at " + connectString + rootPath, created, true, rootPath, acl);
+            return new ZooKeeperRegistry("zookeeper at " + connectString + rootPath, created, true, rootPath, acl,
+                    maxRecordBytes);
         }
 
         private CuratorFramework connect() {
@@ -482,6 +650,8 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
                     + ", rootPath=" + rootPath
                     + (sessionTimeout == null ? "" : ", sessionTimeout=" + Durations.format(sessionTimeout))
                     + (connectionTimeout == null ? "" : ", connectionTimeout=" + Durations.format(connectionTimeout))
+                    + (maxRecordBytes == ZooKeeperNodes.DEFAULT_MAX_RECORD_BYTES ? ""
+                            : ", maxRecordBytes=" + maxRecordBytes)
                     + (digestUser == null ? "" : ", digest=" + digestUser + ":***") + "}";
         }
     }

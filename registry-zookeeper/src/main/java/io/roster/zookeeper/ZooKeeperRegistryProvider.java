@@ -17,6 +17,8 @@ import java.util.Optional;
  *   <li>{@code sessionTimeout}: the ZooKeeper session timeout, {@code 15s} by default;</li>
  *   <li>{@code connectionTimeout}: how long opening, and each operation, waits for a connection, {@code 5s} by
  *       default;</li>
+ *   <li>{@code maxRecordBytes}: the largest instance record (JSON) {@code register} accepts, {@code 1000000} by
+ *       default; ZooKeeper servers refuse requests over their {@code jute.maxbuffer} (1 MiB by default);</li>
  *   <li>{@code digest}: {@code user:password} (percent-encoded as needed); creates nodes with a digest ACL for
  *       that identity and authenticates with it. Never shown in messages or {@code toString()}.</li>
  * </ul>
@@ -50,7 +52,8 @@ public final class ZooKeeperRegistryProvider implements RegistryProvider {
                 .connectString(String.join(",", uri.hosts()))
                 .sessionTimeout(options.duration("sessionTimeout", ZooKeeperRegistry.DEFAULT_SESSION_TIMEOUT))
                 .connectionTimeout(options.duration("connectionTimeout",
-                        ZooKeeperRegistry.DEFAULT_CONNECTION_TIMEOUT));
+                        ZooKeeperRegistry.DEFAULT_CONNECTION_TIMEOUT))
+                .maxRecordBytes(options.integer("maxRecordBytes", ZooKeeperNodes.DEFAULT_MAX_RECORD_BYTES));
         if (!uri.path().isEmpty()) {
             builder.rootPath(uri.path());
         }

@@ -54,7 +54,7 @@ final class ZooKeeperFixture implements io.roster.testkit.RegistryFixture {
                 TestInstances.instance(service, "..").build(),
                 TestInstances.instance(service, "private-\uE000").build(),
                 TestInstances.instance(service + "-\uD83D\uDE00", "emoji").build(),
-                TestInstances.instance(service, "huge").metadata("blob", "x".repeat(ZooKeeperNodes.MAX_RECORD_BYTES))
+                TestInstances.instance(service, "huge").metadata("blob", "x".repeat(ZooKeeperNodes.DEFAULT_MAX_RECORD_BYTES))
                         .build());
     }
 }

@@ -40,6 +40,14 @@ class ZooKeeperOptionsTest {
         assertThatThrownBy(() -> Registries.open("zookeeper://app:hunter2@" + HOST))
                 .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("digest"))
                 .hasMessageContaining("?digest=user:password").hasMessageNotContaining("hunter2");
+        for (String limit : new String[] {"0", "-1", "lots"}) {
+            assertThatThrownBy(() -> Registries.open("zookeeper://" + HOST + "?maxRecordBytes=" + limit))
+                    .isInstanceOfSatisfying(InvalidOptionException.class,
+                            e -> assertThat(e.option()).isEqualTo("maxRecordBytes"));
+        }
+        assertThatThrownBy(() -> ZooKeeperRegistry.builder().maxRecordBytes(0))
+                .isInstanceOfSatisfying(InvalidOptionException.class,
+                        e -> assertThat(e.option()).isEqualTo("maxRecordBytes"));
         assertThatThrownBy(() -> Registries.open("zookeeper:///microservices"))
                 .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("hosts"));
         assertThatThrownBy(() -> Registries.open("zookeeper://" + HOST + "/a//b"))

@@ -3,6 +3,7 @@ package io.roster.zookeeper;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
+import io.roster.spi.InstanceJson;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.Watching;
 import org.apache.curator.framework.CuratorFramework;
@@ -14,6 +15,7 @@ import org.junit.jupiter.api.Timeout;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
@@ -61,6 +63,15 @@ class ZooKeeperRecoveryTest extends StandaloneServerTest {
         }
         await().atMost(BOUND).ignoreExceptions()
                 .until(() -> Watching.ids(observer.getService(service)).equals(ids));
+    }
+
+    private static long owner(String path) throws Exception {
+        Stat stat = plain.checkExists().forPath(path);
+        return stat == null ? 0 : stat.getEphemeralOwner();
+    }
+
+    private static byte[] record(ServiceInstance instance) {
+        return InstanceJson.encode(instance).getBytes(StandardCharsets.UTF_8);
     }
 
     private static CountDownLatch latch(ZooKeeperRegistry registry, ConnectionState state) {
@@ -223,5 +234,92 @@ class ZooKeeperRecoveryTest extends StandaloneServerTest {
         assertThat(awaitOwnedBy(registrar, kept)).isNotEqualTo(before);
         await().atMost(BOUND).ignoreExceptions().until(() -> plain.checkExists().forPath(path(gone)) == null);
         awaitListed(observer, service, Set.of("kept"));
+    }
+
+    @Test
+    void nodeDeletedByAnotherClientWhileOurSessionLives_isCreatedAgainOnThatSession() throws Exception {
+        ZooKeeperRegistry registrar = open();
+        Registry observer = open();
+        String service = TestInstances.serviceName("deleted");
+        ServiceInstance instance = TestInstances.of(service, "i-1");
+        registrar.register(instance);
+        long session = awaitOwnedBy(registrar, instance);
+
+        plain.delete().forPath(path(instance)); // an operator's zkCli delete
+
+        // The session never ended, so no reconnection prompts anything: the deletion itself must.
+        await().atMost(Duration.ofSeconds(5)).until(() -> owner(path(instance)) == session);
+        assertThat(Sessions.sessionId(registrar)).isEqualTo(session);
+        awaitListed(observer, service, Set.of("i-1"));
+        assertThat(observer.getService(service)).containsExactly(instance);
+    }
+
+    @Test
+    void recordOverwrittenByAnotherClient_isWrittenBack() throws Exception {
+        ZooKeeperRegistry registrar = open();
+        String service = TestInstances.serviceName("overwritten");
+        ServiceInstance instance = TestInstances.of(service, "i-1");
+        registrar.register(instance);
+        long session = awaitOwnedBy(registrar, instance);
+
+        plain.setData().forPath(path(instance), "{\"id\":\"i-1\"}".getBytes(StandardCharsets.UTF_8));
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> Arrays.equals(plain.getData().forPath(path(instance)),
+                record(instance)));
+        assertThat(owner(path(instance))).isEqualTo(session);
+    }
+
+    @Test
+    void nodeTakenOverByAnotherSession_isLeftToIt_andDeregisterDoesNotDeleteIt() throws Exception {
+        ZooKeeperRegistry registrar = open();
+        String service = TestInstances.serviceName("taken-over");
+        ServiceInstance instance = TestInstances.of(service, "i-1");
+        registrar.register(instance);
+        awaitOwnedBy(registrar, instance);
+        CuratorFramework other = Sessions.plainClient(server.getConnectString());
+        try {
+            long otherSession = other.getZookeeperClient().getZooKeeper().getSessionId();
+            // Another live process registers the same id as Roster and Kratos do: it replaces the node with its own.
+            other.transaction().forOperations(other.transactionOp().delete().forPath(path(instance)),
+                    other.transactionOp().create().withMode(CreateMode.EPHEMERAL).forPath(path(instance),
+                            record(instance)));
+
+            // No tug of war: the node stays with the session that took it.
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(10))
+                    .until(() -> owner(path(instance)) == otherSession);
+
+            registrar.deregister(instance);
+            assertThat(owner(path(instance))).as("another session's node is not ours to delete")
+                    .isEqualTo(otherSession);
+        } finally {
+            other.close();
+        }
+    }
+
+    @Test
+    void watcherClosedAsTheConnectionBreaks_registryStillHearsTheReconnection() throws Exception {
+        ZooKeeperRegistry registrar = openWith("sessionTimeout=10s&connectionTimeout=1s");
+        String service = TestInstances.serviceName("quirk");
+        ServiceInstance instance = TestInstances.of(service, "i-1");
+        registrar.register(instance);
+        Watcher kept = registrar.watch(service);
+        assertThat(kept.next(BOUND)).contains(java.util.List.of(instance));
+        Watcher closing = registrar.watch(TestInstances.serviceName("quirk-other"));
+        assertThat(closing.next(BOUND)).isPresent();
+        long session = Sessions.sessionId(registrar);
+
+        server.stop();
+        // Its watch removal is still pending when the client notices the loss: ZooKeeper then drops the
+        // Disconnected event, and Curator reports neither the loss nor the reconnection.
+        closing.close();
+        registrar.deregister(instance); // postponed
+        server.restart();
+
+        await().atMost(Duration.ofSeconds(8)).ignoreExceptions()
+                .until(() -> plain.checkExists().forPath(path(instance)) == null);
+        assertThat(Sessions.sessionId(registrar)).isEqualTo(session);
+        Watching.awaitIds(kept, BOUND, Set.of());
+        plain.create().withMode(CreateMode.EPHEMERAL).forPath(path(instance) + "-late", record(instance));
+        Watching.awaitIds(kept, BOUND, Set.of("i-1")); // the record's id, filed under another node name
     }
 }
