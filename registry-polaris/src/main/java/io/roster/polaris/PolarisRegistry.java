@@ -614,6 +614,7 @@ public final class PolarisRegistry extends AbstractRegistry {
         private String accessToken;
         private Duration ttl = Duration.ofSeconds(5);
         private Duration timeout = Duration.ofSeconds(3);
+        private Duration refresh;
         private int weight = 100;
         private List<String> registrySchemes = List.of();
         private Path caFile;
@@ -701,6 +702,18 @@ public final class PolarisRegistry extends AbstractRegistry {
          */
         public Builder timeout(Duration timeout) {
             this.timeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /**
+         * Sets how often the SDK context this registry creates refreshes its cache of each service it reads (and of
+         * the service list) from the server: the delay after which discovery and watches see a change.
+         *
+         * @param refresh at least 2 s (the SDK refuses less); the SDK's default, 2 s, when not set
+         * @return this builder
+         */
+        public Builder refresh(Duration refresh) {
+            this.refresh = Objects.requireNonNull(refresh, "refresh");
             return this;
         }
 
@@ -804,6 +817,9 @@ public final class PolarisRegistry extends AbstractRegistry {
             config.getGlobal().getAPI().setReportEnable(false);
             config.getGlobal().getStatReporter().setEnable(false);
             config.getConsumer().getLocalCache().setPersistEnable(false);
+            if (refresh != null) {
+                config.getConsumer().getLocalCache().setServiceRefreshInterval(refresh.toMillis());
+            }
             config.getConsumer().getLocalCache().setServiceListRefreshInterval(
                     config.getConsumer().getLocalCache().getServiceRefreshInterval());
             if (caFile != null || certFile != null) {
@@ -816,9 +832,9 @@ public final class PolarisRegistry extends AbstractRegistry {
 
         private void check() {
             if (context != null && (!addresses.isEmpty() || accessToken != null || caFile != null
-                    || certFile != null)) {
+                    || certFile != null || refresh != null)) {
                 throw new InvalidOptionException("context", "polaris: a given SDKContext brings its own servers, "
-                        + "access token and TLS settings; do not set them too");
+                        + "access token, TLS and refresh settings; do not set them too");
             }
             if (context == null && addresses.isEmpty()) {
                 throw new InvalidOptionException("address", "polaris needs a server address such as "
@@ -843,6 +859,10 @@ public final class PolarisRegistry extends AbstractRegistry {
             }
             if (timeout.isZero() || timeout.isNegative()) {
                 throw new InvalidOptionException("timeout", "polaris option 'timeout' must be positive");
+            }
+            if (refresh != null && refresh.toMillis() < 2000) {
+                throw new InvalidOptionException("refresh", "polaris option 'refresh' must be at least 2 s (the "
+                        + "SDK's minimum), was " + refresh.toMillis() + " ms");
             }
             if (weight < 1 || weight > PolarisLayout.MAX_WEIGHT) {
                 throw new InvalidOptionException("weight", "polaris option 'weight' must be from 1 to "

@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * Serves {@code polaris://host1:8091,host2:8091?namespace=default&ttl=5s&token=…&accessToken=…&weight=100
- * &timeout=3s&registrySchemes=grpc,http&caFile=…&certFile=…&keyFile=…}: a {@link PolarisRegistry}. The port defaults
+ * &timeout=3s&refresh=2s&registrySchemes=grpc,http&caFile=…&certFile=…&keyFile=…}: a {@link PolarisRegistry}. The port defaults
  * to 8091, Polaris's gRPC port. {@code token} is the service token, {@code accessToken} the token of Polaris's
  * authentication; both are secrets, never shown.
  */
@@ -55,6 +55,7 @@ public final class PolarisRegistryProvider implements RegistryProvider {
         options.secret("accessToken").ifPresent(builder::accessToken);
         options.duration("ttl").ifPresent(builder::ttl);
         options.duration("timeout").ifPresent(builder::timeout);
+        options.duration("refresh").ifPresent(builder::refresh);
         options.string("weight").ifPresent(w -> {
             try {
                 builder.weight(Integer.parseInt(w.trim()));
