@@ -74,6 +74,8 @@ final class PolarisTestServer implements AutoCloseable {
     private final Set<String> accessTokens = new CopyOnWriteArraySet<>();
     private final ScheduledExecutorService checker;
     private volatile Duration deleteUnhealthyAfter;
+    private volatile boolean dropHeartbeats;
+    private final java.util.concurrent.atomic.AtomicLong heartbeats = new java.util.concurrent.atomic.AtomicLong();
     private volatile HealthNamingService naming;
     private Server server;
     private NioEventLoopGroup boss;
@@ -108,6 +110,16 @@ final class PolarisTestServer implements AutoCloseable {
     /** Removes instances that stayed unhealthy this long (null: never, the default). */
     void deleteUnhealthyAfter(Duration after) {
         this.deleteUnhealthyAfter = after;
+    }
+
+    /** Answers heartbeats with success without recording them, as if they were lost on the way. */
+    void dropHeartbeats(boolean drop) {
+        this.dropHeartbeats = drop;
+    }
+
+    /** How many heartbeats arrived (dropped ones included). */
+    long heartbeats() {
+        return heartbeats.get();
     }
 
     /** The access tokens ({@code X-Polaris-Token}) requests carried. */
@@ -153,7 +165,7 @@ final class PolarisTestServer implements AutoCloseable {
     }
 
     private synchronized void startServing() {
-        naming = new HealthNamingService();
+        naming = new HealthNamingService(this);
         ServiceProto.Instance.Builder system = ServiceProto.Instance.newBuilder()
                 .setNamespace(StringValue.of("Polaris")).setHost(StringValue.of("127.0.0.1"))
                 .setPort(UInt32Value.of(port)).setProtocol(StringValue.of("grpc"))
@@ -230,9 +242,11 @@ final class PolarisTestServer implements AutoCloseable {
         private final Map<String, Long> lastBeat = new ConcurrentHashMap<>();
         private final Map<String, Long> unhealthySince = new ConcurrentHashMap<>();
         private final Map<String, Integer> unknownBeats = new ConcurrentHashMap<>();
+        private final PolarisTestServer owner;
 
         @SuppressWarnings("unchecked")
-        HealthNamingService() {
+        HealthNamingService(PolarisTestServer owner) {
+            this.owner = owner;
             try {
                 Field field = NamingService.class.getDeclaredField("services");
                 field.setAccessible(true);
@@ -310,7 +324,9 @@ final class PolarisTestServer implements AutoCloseable {
         @Override
         public void heartbeat(ServiceProto.Instance request, StreamObserver<ResponseProto.Response> observer) {
             int code = ServerCodes.EXECUTE_SUCCESS;
+            owner.heartbeats.incrementAndGet();
             synchronized (this) {
+              if (!owner.dropHeartbeats) {
                 List<ServiceProto.Instance> instances = store.getOrDefault(key(request), List.of());
                 String id = request.getId().getValue();
                 int index = -1;
@@ -337,6 +353,7 @@ final class PolarisTestServer implements AutoCloseable {
                         instances.set(index, found.toBuilder().setHealthy(BoolValue.of(true)).build());
                     }
                 }
+              }
             }
             observer.onNext(response(code, request));
             observer.onCompleted();
