@@ -1,5 +1,6 @@
 package io.roster.etcd;
 
+import io.roster.testkit.EtcdServer;
 import io.etcd.jetcd.Client;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
@@ -50,8 +51,8 @@ class EtcdClusterTest {
     void aMemberTheRegistryRenewsThroughDies() throws Exception {
         String service = TestInstances.serviceName("failover");
         ServiceInstance instance = TestInstances.of(service, "a");
-        try (EtcdRegistry registry = EtcdServer.registry(members, OPTIONS);
-             Registry observer = EtcdServer.registry(members, OPTIONS);
+        try (EtcdRegistry registry = EtcdTests.registry(members, OPTIONS);
+             Registry observer = EtcdTests.registry(members, OPTIONS);
              Watcher watcher = observer.watch(service)) {
             registry.register(instance);
             Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of("a"));
@@ -66,10 +67,10 @@ class EtcdClusterTest {
             renewingMember(survivors);
             assertThat(registry.leaseId()).isEqualTo(lease);
             assertThat(registry.recovering()).isFalse();
-            try (Client plain = survivors.get(0).client()) {
+            try (Client plain = EtcdTests.client(survivors.get(0))) {
                 assertThat(ttl(plain, lease)).as("the lease lives on").isPositive();
             }
-            try (Registry fresh = EtcdServer.registry(survivors, OPTIONS);
+            try (Registry fresh = EtcdTests.registry(survivors, OPTIONS);
                  Watcher current = observer.watch(service)) {
                 assertThat(fresh.getService(service)).containsExactly(instance);
                 Watching.awaitList(current, RECOVERY_BOUND, "the instance", l -> l.equals(List.of(instance)));
@@ -89,8 +90,8 @@ class EtcdClusterTest {
         List<EtcdServer> followers = new ArrayList<>(members);
         followers.remove(leader);
         Duration ttl = Duration.ofSeconds(5);
-        try (EtcdRegistry registry = EtcdServer.registry(followers, "/cluster?ttl=5s");
-             Registry observer = EtcdServer.registry(List.of(leader), "/cluster?ttl=5s");
+        try (EtcdRegistry registry = EtcdTests.registry(followers, "/cluster?ttl=5s");
+             Registry observer = EtcdTests.registry(List.of(leader), "/cluster?ttl=5s");
              Watcher watcher = observer.watch(service)) {
             registry.register(instance);
             Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of("a"));
@@ -119,10 +120,10 @@ class EtcdClusterTest {
         EtcdServer alone = members.stream().filter(m -> m.metric("etcd_server_is_leader") == 0).findFirst().orElseThrow();
         List<EtcdServer> others = new ArrayList<>(members);
         others.remove(alone);
-        try (Registry registry = EtcdServer.registry(others, OPTIONS);
-             Registry observer = EtcdServer.registry(List.of(alone), OPTIONS);
+        try (Registry registry = EtcdTests.registry(others, OPTIONS);
+             Registry observer = EtcdTests.registry(List.of(alone), OPTIONS);
              Watcher watcher = observer.watch(service);
-             Client plain = others.get(0).client()) {
+             Client plain = EtcdTests.client(others.get(0))) {
             registry.register(TestInstances.of(service, "a"));
             Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of("a"));
 

@@ -1,5 +1,6 @@
 package io.roster.etcd;
 
+import io.roster.testkit.EtcdServer;
 import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.testkit.RegistryContract;

@@ -1,5 +1,6 @@
 package io.roster.etcd;
 
+import io.roster.testkit.EtcdServer;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.options.PutOption;
 import io.roster.InvalidInstanceException;
@@ -44,7 +45,7 @@ class EtcdLimitsTest {
     @BeforeAll
     static void start() {
         etcd = EtcdServer.start();
-        plain = etcd.client();
+        plain = EtcdTests.client(etcd);
     }
 
     @AfterAll
@@ -87,7 +88,7 @@ class EtcdLimitsTest {
         String service = TestInstances.serviceName("huge");
         ServiceInstance huge = TestInstances.instance(service, "huge").metadata("blob", "x".repeat(2 << 20)).build();
         Set<Long> leases = etcd.leases();
-        try (Registry registry = etcd.registry(NAMESPACE + "?ttl=5s")) {
+        try (Registry registry = EtcdTests.registry(etcd, NAMESPACE + "?ttl=5s")) {
             assertThatThrownBy(() -> registry.register(huge)).isInstanceOfSatisfying(InvalidInstanceException.class,
                     e -> {
                         assertThat(e.field()).isEqualTo("metadata");
@@ -110,8 +111,8 @@ class EtcdLimitsTest {
         String service = TestInstances.serviceName("refused");
         ServiceInstance big = TestInstances.instance(service, "big").metadata("blob", "x".repeat(2 << 20)).build();
         // The option promises more than this etcd takes.
-        try (Registry registry = etcd.registry(NAMESPACE + "?ttl=5s&maxRequestBytes=4194304");
-             Registry observer = etcd.registry(NAMESPACE)) {
+        try (Registry registry = EtcdTests.registry(etcd, NAMESPACE + "?ttl=5s&maxRequestBytes=4194304");
+             Registry observer = EtcdTests.registry(etcd, NAMESPACE)) {
             assertThatThrownBy(() -> registry.register(big)).isInstanceOf(RegistryException.class)
                     .isNotInstanceOf(RegistryUnavailableException.class)
                     .isNotInstanceOf(InvalidInstanceException.class)
@@ -128,8 +129,8 @@ class EtcdLimitsTest {
         ServiceInstance a = ofRequestSize(service, "a", ETCD_LIMIT * 6 / 10);
         ServiceInstance b = ofRequestSize(service, "b", ETCD_LIMIT * 6 / 10);
         long refused = etcd.metric(REFUSED_TXNS);
-        try (EtcdRegistry registry = etcd.registry(NAMESPACE + "?ttl=2s&timeout=2s");
-             Registry observer = etcd.registry(NAMESPACE);
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, NAMESPACE + "?ttl=2s&timeout=2s");
+             Registry observer = EtcdTests.registry(etcd, NAMESPACE);
              Watcher watcher = observer.watch(service)) {
             registry.register(a);
             registry.register(b);

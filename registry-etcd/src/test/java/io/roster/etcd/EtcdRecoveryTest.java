@@ -1,5 +1,6 @@
 package io.roster.etcd;
 
+import io.roster.testkit.EtcdServer;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KeyValue;
@@ -43,7 +44,7 @@ class EtcdRecoveryTest {
     @BeforeAll
     static void start() {
         etcd = EtcdServer.start();
-        plain = etcd.client();
+        plain = EtcdTests.client(etcd);
     }
 
     @AfterAll
@@ -61,7 +62,7 @@ class EtcdRecoveryTest {
     void etcdFrozenLongerThanTheTtl() throws Exception {
         String service = TestInstances.serviceName("frozen");
         ServiceInstance instance = TestInstances.of(service, "a");
-        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS);
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, OPTIONS); Registry observer = EtcdTests.registry(etcd, OPTIONS);
              Watcher watcher = observer.watch(service)) {
             registry.register(instance);
             long before = registry.leaseId();
@@ -88,7 +89,7 @@ class EtcdRecoveryTest {
     void etcdKilledAndRestartedOnItsDataDir() throws Exception {
         String service = TestInstances.serviceName("restarted");
         ServiceInstance instance = TestInstances.of(service, "a");
-        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS);
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, OPTIONS); Registry observer = EtcdTests.registry(etcd, OPTIONS);
              Watcher watcher = observer.watch(service)) {
             registry.register(instance);
             Watching.awaitIds(watcher, RECOVERY_BOUND, Set.of("a"));
@@ -115,7 +116,7 @@ class EtcdRecoveryTest {
     @Test
     void leaseRevokedBehindTheRegistrysBack() throws Exception {
         String service = TestInstances.serviceName("revoked");
-        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS);
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, OPTIONS); Registry observer = EtcdTests.registry(etcd, OPTIONS);
              Watcher watcher = observer.watch(service)) {
             for (String id : List.of("a", "b", "c")) {
                 registry.register(TestInstances.of(service, id));
@@ -135,7 +136,7 @@ class EtcdRecoveryTest {
     @Test
     void registerOnAVanishedLeaseGrantsANewOne() throws Exception {
         String service = TestInstances.serviceName("vanished");
-        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS)) {
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, OPTIONS); Registry observer = EtcdTests.registry(etcd, OPTIONS)) {
             registry.register(TestInstances.of(service, "a"));
             long before = registry.leaseId();
             plain.getLeaseClient().revoke(before).get(10, TimeUnit.SECONDS);
@@ -153,7 +154,7 @@ class EtcdRecoveryTest {
     void deregisterDuringAnOutageIsCompletedAndNeverUndone() throws Exception {
         String service = TestInstances.serviceName("outage");
         ServiceInstance a = TestInstances.of(service, "a");
-        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS);
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, OPTIONS); Registry observer = EtcdTests.registry(etcd, OPTIONS);
              Watcher watcher = observer.watch(service)) {
             registry.register(a);
             registry.register(TestInstances.of(service, "b"));
@@ -175,7 +176,7 @@ class EtcdRecoveryTest {
     void aRecordSomeoneElseDeletesIsPutBackWithinTheTtl() throws Exception {
         String service = TestInstances.serviceName("deleted");
         ServiceInstance instance = TestInstances.of(service, "a");
-        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS);
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, OPTIONS); Registry observer = EtcdTests.registry(etcd, OPTIONS);
              Watcher watcher = observer.watch(service)) {
             registry.register(instance);
             long lease = registry.leaseId();
@@ -197,7 +198,7 @@ class EtcdRecoveryTest {
         String service = TestInstances.serviceName("taken-over");
         ServiceInstance ours = TestInstances.of(service, "a");
         ServiceInstance theirs = TestInstances.instance(service, "a").version("v9").build();
-        try (EtcdRegistry registry = etcd.registry(OPTIONS); Registry observer = etcd.registry(OPTIONS);
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, OPTIONS); Registry observer = EtcdTests.registry(etcd, OPTIONS);
              Watcher watcher = observer.watch(service)) {
             registry.register(ours);
             Watching.awaitList(watcher, RECOVERY_BOUND, "ours", l -> l.equals(List.of(ours)));
@@ -219,7 +220,7 @@ class EtcdRecoveryTest {
 
     /** Discoverable through a new registry, and in the list that the observer's watch follows now. */
     private static void assertDiscoverable(Registry observer, ServiceInstance instance) throws InterruptedException {
-        try (Registry fresh = etcd.registry(OPTIONS)) {
+        try (Registry fresh = EtcdTests.registry(etcd, OPTIONS)) {
             await().atMost(RECOVERY_BOUND).untilAsserted(() ->
                     assertThat(fresh.getService(instance.name())).containsExactly(instance));
         }

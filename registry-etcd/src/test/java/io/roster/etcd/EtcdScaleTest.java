@@ -1,5 +1,6 @@
 package io.roster.etcd;
 
+import io.roster.testkit.EtcdServer;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.op.Op;
 import io.etcd.jetcd.options.LeaseOption;
@@ -35,7 +36,7 @@ class EtcdScaleTest {
     @BeforeAll
     static void start() {
         etcd = EtcdServer.start();
-        plain = etcd.client();
+        plain = EtcdTests.client(etcd);
     }
 
     @AfterAll
@@ -48,7 +49,7 @@ class EtcdScaleTest {
     void aThousandInstancesShareOneLease() throws Exception {
         String service = TestInstances.serviceName("thousand");
         Set<Long> before = etcd.leases();
-        try (EtcdRegistry registry = etcd.registry("?ttl=10s")) {
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, "?ttl=10s")) {
             for (int i = 0; i < 1000; i++) {
                 registry.register(TestInstances.of(service, "i-" + i));
             }
@@ -66,7 +67,7 @@ class EtcdScaleTest {
     void aWatcherOnFiveThousandInstancesTakesOneChangeWithoutReadingThemAgain() throws Exception {
         String service = TestInstances.serviceName("five-thousand");
         load(service, 5000, 0);
-        try (Registry registry = etcd.registry("?ttl=10s"); Registry observer = etcd.registry("?ttl=10s");
+        try (Registry registry = EtcdTests.registry(etcd, "?ttl=10s"); Registry observer = EtcdTests.registry(etcd, "?ttl=10s");
              Watcher watcher = observer.watch(service)) {
             assertThat(watcher.next(BOUND).orElseThrow()).hasSize(5000);
             long ranges = etcd.metric(RANGES);
@@ -92,11 +93,11 @@ class EtcdScaleTest {
     @Test
     void aServiceOverFourMebibytesIsReadWatchedAndFollowedAcrossAnEtcdRestart() throws Exception {
         String service = TestInstances.serviceName("ten-megabytes");
-        try (Registry observer = etcd.registry("?ttl=10s"); Watcher watcher = observer.watch(service)) {
+        try (Registry observer = EtcdTests.registry(etcd, "?ttl=10s"); Watcher watcher = observer.watch(service)) {
             assertThat(watcher.next(BOUND)).as("the first list").isPresent();
             load(service, 5000, 2000);
             Watching.awaitList(watcher, BOUND, "5000 instances", l -> l.size() == 5000);
-            try (Registry fresh = etcd.registry("?ttl=10s"); Watcher another = fresh.watch(service)) {
+            try (Registry fresh = EtcdTests.registry(etcd, "?ttl=10s"); Watcher another = fresh.watch(service)) {
                 assertThat(fresh.getService(service)).hasSize(5000);
                 assertThat(another.next(BOUND).orElseThrow()).hasSize(5000);
                 assertThat(fresh.services()).contains(service);
@@ -105,7 +106,7 @@ class EtcdScaleTest {
             etcd.kill();
             etcd.restart();
 
-            try (Registry registry = etcd.registry("?ttl=10s")) {
+            try (Registry registry = EtcdTests.registry(etcd, "?ttl=10s")) {
                 ServiceInstance added = TestInstances.of(service, "after-restart");
                 registry.register(added);
                 Watching.awaitList(watcher, BOUND, "5001 instances, the last registered after the restart",

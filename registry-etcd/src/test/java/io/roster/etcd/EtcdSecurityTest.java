@@ -1,5 +1,6 @@
 package io.roster.etcd;
 
+import io.roster.testkit.EtcdServer;
 import io.etcd.jetcd.Auth;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
@@ -72,7 +73,7 @@ class EtcdSecurityTest {
 
     /** Root as etcd requires, and user {@code app} allowed to read and write {@code /microservices/} only. */
     private static void enableAuth() throws Exception {
-        try (Client plain = auth.client()) {
+        try (Client plain = EtcdTests.client(auth)) {
             Auth api = plain.getAuthClient();
             api.userAdd(bytes("root"), bytes(ROOT_PASSWORD)).get(10, TimeUnit.SECONDS);
             api.roleAdd(bytes("root")).get(10, TimeUnit.SECONDS);

@@ -1,5 +1,6 @@
 package io.roster.etcd;
 
+import io.roster.testkit.EtcdServer;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KeyValue;
@@ -40,7 +41,7 @@ class EtcdWireFormatTest {
     @BeforeAll
     static void start() {
         etcd = EtcdServer.start();
-        plain = etcd.client();
+        plain = EtcdTests.client(etcd);
     }
 
     @AfterAll
@@ -67,7 +68,7 @@ class EtcdWireFormatTest {
         String kratosEscaped = "{\"id\":\"go-escapes\",\"name\":\"helloworld\",\"version\":\"\","
                 + "\"metadata\":{\"q\":\"a\\u003cb\\u003e\\u0026c\\u2028\"},\"endpoints\":null}";
 
-        try (EtcdRegistry registry = etcd.registry("")) {
+        try (EtcdRegistry registry = EtcdTests.registry(etcd, "")) {
             registry.register(instance);
             registry.register(escaped);
 
@@ -103,7 +104,7 @@ class EtcdWireFormatTest {
         // Read leniently: the endpoint is kept as written, query included (Kratos ignores it too).
         ServiceInstance expected = ServiceInstance.builder().id("go-1").name("greeter").version("v2.0.0")
                 .endpoint("grpc://10.0.0.9:9000?isSecure=false").endpoint("http://10.0.0.9:8000").buildLenient();
-        try (Registry registry = etcd.registry("/microservices?ttl=5s");
+        try (Registry registry = EtcdTests.registry(etcd, "/microservices?ttl=5s");
              Watcher watcher = registry.watch("greeter")) {
             assertThat(watcher.next(BOUND)).contains(List.of());
 
@@ -143,7 +144,7 @@ class EtcdWireFormatTest {
         put("/listed/no-id", json, lease);
         put("/listed/gamma/", json, lease);
         put("/listed-too/delta/1", json, lease);       // another namespace that shares the prefix
-        try (Registry registry = etcd.registry("/listed")) {
+        try (Registry registry = EtcdTests.registry(etcd, "/listed")) {
             long ranges = etcd.metric(RANGES);
             assertThat(registry.services()).containsExactly("_private.svc", "alpha", "beta");
             assertThat(etcd.metric(RANGES) - ranges).as("range requests: the rest of alpha is skipped, not read")

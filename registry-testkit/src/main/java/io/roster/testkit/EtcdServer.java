@@ -1,8 +1,5 @@
-package io.roster.etcd;
+package io.roster.testkit;
 
-import io.etcd.jetcd.Client;
-import io.roster.Registries;
-import io.roster.testkit.FreePorts;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -34,10 +31,11 @@ import static org.awaitility.Awaitility.await;
  * of one cluster. Health and metrics are read over plain HTTP on a separate metrics port, so they work the same
  * with TLS and auth.
  *
- * <p>Every process started here dies at the latest when the JVM exits (shutdown hook), also when it was stopped
+ * <p>Shared by the tests of every module that needs a real etcd (the etcd backend, the CLI, the gRPC integration,
+ * the benchmarks). Every process started here dies at the latest when the JVM exits (shutdown hook), also when it was stopped
  * with {@link #pause()}.
  */
-final class EtcdServer implements AutoCloseable {
+public final class EtcdServer implements AutoCloseable {
     private static final Set<EtcdServer> RUNNING = ConcurrentHashMap.newKeySet();
     private static final Duration STARTUP = Duration.ofSeconds(60);
 
@@ -74,7 +72,7 @@ final class EtcdServer implements AutoCloseable {
      * @param extraArgs more etcd flags
      * @return the running member
      */
-    static EtcdServer start(boolean tls, String... extraArgs) {
+    public static EtcdServer start(boolean tls, String... extraArgs) {
         List<EtcdServer> one = cluster(1, tls, extraArgs);
         return one.get(0);
     }
@@ -84,7 +82,7 @@ final class EtcdServer implements AutoCloseable {
      *
      * @return the running member
      */
-    static EtcdServer start() {
+    public static EtcdServer start() {
         return start(false);
     }
 
@@ -96,7 +94,7 @@ final class EtcdServer implements AutoCloseable {
      * @param extraArgs more etcd flags for every member
      * @return the members
      */
-    static List<EtcdServer> cluster(int size, boolean tls, String... extraArgs) {
+    public static List<EtcdServer> cluster(int size, boolean tls, String... extraArgs) {
         Path base = baseDir();
         String token = "roster-" + UUID.randomUUID();
         List<EtcdServer> members = new ArrayList<>();
@@ -174,63 +172,46 @@ final class EtcdServer implements AutoCloseable {
     }
 
     /** Host and port for clients, such as {@code 127.0.0.1:40123}. */
-    String endpoint() {
+    public String endpoint() {
         return "127.0.0.1:" + clientPort;
     }
 
-    int clientPort() {
+    public int clientPort() {
         return clientPort;
     }
 
     /**
-     * Opens a registry on this member through {@link Registries}, as users do.
+     * Returns the registry URI of this member, for {@code Registries.open}.
      *
      * @param pathAndQuery such as {@code /microservices?ttl=2s}
-     * @return the registry
+     * @return such as {@code etcd://127.0.0.1:23791/microservices?ttl=2s}
      */
-    EtcdRegistry registry(String pathAndQuery) {
-        return registry(List.of(this), pathAndQuery);
-    }
-
-    /**
-     * Opens a registry on some members of a cluster.
-     *
-     * @param members the members whose endpoints the registry gets
-     * @param pathAndQuery such as {@code /microservices?ttl=2s}
-     * @return the registry
-     */
-    static EtcdRegistry registry(List<EtcdServer> members, String pathAndQuery) {
-        String hosts = members.stream().map(EtcdServer::endpoint).collect(Collectors.joining(","));
-        return (EtcdRegistry) Registries.open("etcd://" + hosts + pathAndQuery);
-    }
-
-    /** A plain jetcd client on this plain-text member, as another program (a Go service) would write and read. */
-    Client client() {
-        return Client.builder().endpoints(url()).build();
+    public String uri(String pathAndQuery) {
+        return "etcd://" + endpoint() + pathAndQuery;
     }
 
     /** The URL a plain jetcd client uses. */
-    String url() {
+    public String url() {
         return (tls ? "https" : "http") + "://" + endpoint();
     }
 
-    String name() {
+    public String name() {
         return name;
     }
 
     /** Kills the member at once (SIGKILL), as a crash would; its data dir stays for {@link #restart()}. */
-    synchronized void kill() {
+    public synchronized void kill() {
         destroy();
     }
 
     /** Starts the member again on the same ports and data dir, and waits until it is healthy. */
-    void restart() {
+    public void restart() {
         launch();
         awaitHealthy();
     }
 
     /** Brings the member back after a test that may have failed while it was paused or killed. */
-    void ensureRunning() {
+    public void ensureRunning() {
         synchronized (this) {
             if (paused) {
                 resume();
@@ -242,7 +223,7 @@ final class EtcdServer implements AutoCloseable {
     }
 
     /** Freezes the member (SIGSTOP): its sockets stay open but it answers nothing. */
-    synchronized void pause() {
+    public synchronized void pause() {
         signal("STOP");
         paused = true;
         // kill returns once the signal is queued; the process's threads stop a moment later. Wait until every
@@ -251,7 +232,7 @@ final class EtcdServer implements AutoCloseable {
     }
 
     /** Thaws a {@link #pause() paused} member (SIGCONT). */
-    synchronized void resume() {
+    public synchronized void resume() {
         signal("CONT");
         paused = false;
         awaitTaskStates(false);
@@ -301,7 +282,7 @@ final class EtcdServer implements AutoCloseable {
      * @param sample such as {@code grpc_server_handled_total{grpc_code="OK",grpc_method="Range"}
      * @return the sum, 0 when absent
      */
-    long metric(String sample) {
+    public long metric(String sample) {
         return httpGet("/metrics").lines()
                 .filter(line -> line.startsWith(sample))
                 .mapToLong(line -> (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)))
@@ -314,7 +295,7 @@ final class EtcdServer implements AutoCloseable {
      *
      * @return the lease IDs
      */
-    Set<Long> leases() {
+    public Set<Long> leases() {
         String response = http(clientPort, "POST /v3/lease/leases HTTP/1.0\r\nHost: 127.0.0.1\r\n"
                 + "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
         if (!response.startsWith("HTTP/1.0 200") && !response.startsWith("HTTP/1.1 200")) {
