@@ -225,6 +225,7 @@ public final class Http implements AutoCloseable {
             }
             closed = true;
             all = new ArrayList<>(open);
+            open.clear();
             idle.clear();
         }
         all.forEach(Connection::abort);
