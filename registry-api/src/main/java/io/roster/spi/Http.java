@@ -50,7 +50,8 @@ import java.util.concurrent.TimeUnit;
  * <ul>
  *   <li>At most {@code maxConnections} sockets are open at any time, idle ones included: a request takes an idle
  *       connection (the most recently used) or opens one while under the bound, else waits its turn (first come,
- *       first served). Idle connections are closed after {@code idleTimeout}.</li>
+ *       first served). A connection found idle longer than {@code idleTimeout} when the pool is next used is
+ *       closed.</li>
  *   <li>Each request has a deadline ({@link Request#timeout}) covering the wait for a connection, connecting, TLS,
  *       sending and reading the whole answer.</li>
  *   <li>HTTP 429 (a server's per-client connection or rate limit) is retried after a backoff (or the server's
@@ -950,7 +951,8 @@ public final class Http implements AutoCloseable {
         }
 
         /**
-         * Closes connections idle longer than this (default 60 s).
+         * Closes connections idle longer than this (default 60 s), when the pool is next used; set it below the
+         * server's own idle timeout.
          *
          * @param idleTimeout a positive duration
          * @return this builder

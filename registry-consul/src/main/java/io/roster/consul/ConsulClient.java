@@ -35,6 +35,7 @@ final class ConsulClient implements AutoCloseable {
         Http.Builder builder = Http.builder(config.agent())
                 .maxConnections(config.maxConnections())
                 .timeout(timeout)
+                .idleTimeout(Duration.ofSeconds(20)) // under the idle timeouts of agents and proxies in between
                 .sslContext(config.sslContext())
                 .threadName("roster-consul-http");
         if (token != null) {
