@@ -25,7 +25,7 @@ import static org.awaitility.Awaitility.await;
 class ConsulHungAgentTest {
     private static final Duration TTL = Duration.ofSeconds(2);
     private static final Duration HEARTBEAT = Duration.ofMillis(500);
-    private static final Duration TIMEOUT = Duration.ofSeconds(4); // longer than the TTL
+    private static final Duration TIMEOUT = Duration.ofSeconds(3); // longer than the TTL
     private static final Duration BOUND = Duration.ofSeconds(10);
 
     @RegisterExtension

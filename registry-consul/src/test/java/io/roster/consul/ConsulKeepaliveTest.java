@@ -187,7 +187,7 @@ class ConsulKeepaliveTest {
 
     @Test
     void aPendingDeregistrationNeverRemovesALaterRegistrationOfTheSameId() {
-        ConsulRegistry registrar = open(registry().timeout(Duration.ofSeconds(2)));
+        ConsulRegistry registrar = open(registry().timeout(Duration.ofSeconds(1)));
         ServiceInstance instance = TestInstances.of(TestInstances.serviceName("again"), "again-1");
         registrar.register(instance);
         consul.stop();
@@ -203,7 +203,7 @@ class ConsulKeepaliveTest {
             consul.hang(null);
         }
 
-        await().during(HEARTBEAT.multipliedBy(3)).atMost(BOUND)
+        await().during(HEARTBEAT.multipliedBy(2)).atMost(BOUND)
                 .until(() -> "passing".equals(consul.checkStatus("service:again-1")));
         assertThat(registrar.getService(instance.name())).containsExactly(instance);
     }
