@@ -462,38 +462,38 @@ public final class ConsulRegistry extends AbstractRegistry {
             }
         }
 
-        /** Passes the TTL check, asynchronously; skipped while a pass or a re-registration is under way. */
+        /**
+         * Passes the TTL check, asynchronously; skipped while a pass or a re-registration is under way. Never
+         * throws: a periodic task that throws is never run again.
+         */
         void beat() {
-            if (!current() || reregistration.isBusy() || !passing.compareAndSet(false, true)) {
-                return;
-            }
-            CompletableFuture<ConsulClient.Reply> pass;
             try {
-                pass = client.passTtl(checkId);
-            } catch (RuntimeException e) {
+                if (!current() || reregistration.isBusy() || !passing.compareAndSet(false, true)) {
+                    return;
+                }
+                client.passTtl(checkId).whenComplete((reply, error) -> {
+                    passing.set(false);
+                    if (error == null) {
+                        heartbeatPassed();
+                    } else if (current()) {
+                        passFailed(ConsulClient.asIo(error));
+                    }
+                });
+            } catch (Throwable t) {
                 passing.set(false);
-                LOG.warn("{}: heartbeat of {} failed: {}", description(), key, e.toString());
-                return;
+                LOG.error("{}: heartbeat of {} failed, trying again next period", description(), key, t);
             }
-            pass.whenComplete((reply, error) -> {
-                passing.set(false);
-                if (error == null) {
-                    heartbeatPassed();
-                    return;
-                }
-                if (!current()) {
-                    return;
-                }
-                IOException failure = ConsulClient.asIo(error);
-                if (failure instanceof ConsulClient.ConsulHttpException
-                        && ((ConsulClient.ConsulHttpException) failure).unknownCheck()) {
-                    LOG.info("{}: the agent does not know {} (restarted, replaced, or removed by someone else):"
-                            + " registering it again ({})", description(), key, failure.getMessage());
-                    reregistration.trigger();
-                } else {
-                    heartbeatFailed(instance, failure);
-                }
-            });
+        }
+
+        private void passFailed(IOException failure) {
+            if (failure instanceof ConsulClient.ConsulHttpException
+                    && ((ConsulClient.ConsulHttpException) failure).unknownCheck()) {
+                LOG.info("{}: the agent does not know {} (restarted, replaced, or removed by someone else):"
+                        + " registering it again ({})", description(), key, failure.getMessage());
+                reregistration.trigger();
+            } else {
+                heartbeatFailed(instance, failure);
+            }
         }
 
         /**

@@ -494,8 +494,8 @@ final class ConsulWatch implements AutoCloseable {
             CompletableFuture<ConsulClient.Reply> request;
             try {
                 request = query.apply(index);
-            } catch (RuntimeException e) {
-                request = CompletableFuture.failedFuture(e);
+            } catch (Throwable t) {
+                request = CompletableFuture.failedFuture(t); // counted as a failed query: backoff, and on
             }
             inFlight = request;
             if (closed) {
@@ -546,7 +546,10 @@ final class ConsulWatch implements AutoCloseable {
             boolean denied = error instanceof ConsulClient.ConsulHttpException
                     && ((ConsulClient.ConsulHttpException) error).denied();
             String why = denied ? error.getMessage() + " (check the ACL token, option 'token')" : error.toString();
-            if (failures == 1 || failures % 20 == 0) {
+            if (error instanceof Error || error instanceof RuntimeException || error.getCause() instanceof Error) {
+                LOG.error("{}: {} failed unexpectedly (attempt {}), retrying in {} ms", description, what, failures,
+                        delay.toMillis(), error);
+            } else if (failures == 1 || failures % 20 == 0) {
                 LOG.warn("{}: {} failed (attempt {}), keeping the last list and retrying in {} ms: {}",
                         description, what, failures, delay.toMillis(), why);
             } else {
@@ -596,8 +599,8 @@ final class ConsulWatch implements AutoCloseable {
                 CompletableFuture<T> running;
                 try {
                     running = task.get();
-                } catch (RuntimeException e) {
-                    running = CompletableFuture.failedFuture(e);
+                } catch (Throwable t) {
+                    running = CompletableFuture.failedFuture(t); // the permit comes back in any case
                 }
                 running.whenComplete((r, e) -> {
                     done();
