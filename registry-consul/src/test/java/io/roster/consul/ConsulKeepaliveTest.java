@@ -187,7 +187,7 @@ class ConsulKeepaliveTest {
 
     @Test
     void aPendingDeregistrationNeverRemovesALaterRegistrationOfTheSameId() {
-        ConsulRegistry registrar = open(registry().timeout(Duration.ofSeconds(1)));
+        ConsulRegistry registrar = open(registry().timeout(Duration.ofSeconds(3)));
         ServiceInstance instance = TestInstances.of(TestInstances.serviceName("again"), "again-1");
         registrar.register(instance);
         consul.stop();
