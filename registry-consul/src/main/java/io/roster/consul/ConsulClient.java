@@ -1,66 +1,45 @@
 package io.roster.consul;
 
-import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.Http;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.net.ConnectException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Set;
+import java.util.Locale;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ExecutionException;
+import java.util.function.Function;
 
 /**
- * The few Consul HTTP API calls the registry makes, on the JDK {@link HttpClient}: register, pass a TTL check,
- * deregister, and read a service's health (once, or as an asynchronous blocking query). The ACL token goes in
+ * The Consul HTTP API calls the registry makes, on a bounded {@link Http} pool shared by heartbeats, writes and
+ * blocking queries: register, pass a TTL check, deregister, read a service's health, the catalog's service names
+ * and checks (as blocking queries too), and ask whether the token may read a service. The ACL token goes in
  * {@code X-Consul-Token} on every request, with or without TLS; it never appears in messages.
  *
- * <p>The client runs on its own small daemon executor, shut down by {@link #close()}. On Java 17 the
- * {@code HttpClient} has no {@code close()}: its selector thread ends once the client is unreachable and has no
- * request in flight, so {@link #close()} cancels what is in flight and drops the reference; on Java 21+ it also
- * calls {@code shutdownNow()}.
+ * <p>Every call is asynchronous and runs on the pool's threads; {@link #await} waits for one.
  */
 final class ConsulClient implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(ConsulClient.class);
     private static final String TOKEN_HEADER = "X-Consul-Token";
     private static final String INDEX_HEADER = "X-Consul-Index";
     private static final String FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs";
 
-    private final URI base;
     private final String token;
     private final Duration timeout;
-    private final ExecutorService executor;
-    private final Set<CompletableFuture<?>> inFlight = ConcurrentHashMap.newKeySet();
-    private volatile HttpClient http;
+    private final Http http;
 
     ConsulClient(ConsulConfig config) {
-        this.base = config.agent();
         this.token = config.token();
         this.timeout = config.timeout();
-        ThreadPoolExecutor pool = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
-                new DaemonThreadFactory("roster-consul-http"));
-        pool.allowCoreThreadTimeOut(true);
-        this.executor = pool;
-        HttpClient.Builder builder = HttpClient.newBuilder()
-                // HTTP/1.1: a blocking query per connection, as Consul's own clients do; no h2c upgrade attempts.
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(timeout)
-                .executor(executor);
-        if (config.sslContext() != null) {
-            builder.sslContext(config.sslContext());
+        Http.Builder builder = Http.builder(config.agent())
+                .maxConnections(config.maxConnections())
+                .timeout(timeout)
+                .idleTimeout(Duration.ofSeconds(20)) // under the idle timeouts of agents and proxies in between
+                .sslContext(config.sslContext())
+                .threadName("roster-consul-http");
+        if (token != null) {
+            builder.header(TOKEN_HEADER, token);
         }
         this.http = builder.build();
     }
@@ -72,12 +51,17 @@ final class ConsulClient implements AutoCloseable {
         final long index;
         final boolean filteredByAcls;
 
-        Reply(HttpResponse<byte[]> response) {
-            this.status = response.statusCode();
-            this.body = response.body() == null ? new byte[0] : response.body();
-            this.index = response.headers().firstValueAsLong(INDEX_HEADER).orElse(0);
-            this.filteredByAcls = response.headers().firstValue(FILTERED_HEADER).map("true"::equalsIgnoreCase)
-                    .orElse(false);
+        Reply(Http.Response response) {
+            this.status = response.status();
+            this.body = response.body();
+            long parsed;
+            try {
+                parsed = response.header(INDEX_HEADER).map(String::trim).map(Long::parseUnsignedLong).orElse(0L);
+            } catch (NumberFormatException e) {
+                parsed = 0;
+            }
+            this.index = parsed;
+            this.filteredByAcls = response.header(FILTERED_HEADER).map("true"::equalsIgnoreCase).orElse(false);
         }
 
         boolean ok() {
@@ -93,155 +77,170 @@ final class ConsulClient implements AutoCloseable {
     static final class ConsulHttpException extends IOException {
         private static final long serialVersionUID = 1L;
         final int status;
+        private final String agentText;
 
-        ConsulHttpException(int status, String message) {
+        ConsulHttpException(int status, String message, String agentText) {
             super(message);
             this.status = status;
+            this.agentText = agentText;
+        }
+
+        /** The token was refused, or lacks a permission. */
+        boolean denied() {
+            return status == 401 || status == 403;
+        }
+
+        /**
+         * The agent does not know the service: 404 (Consul 1.11+, {@code Unknown service ID "<id>"}), or 500
+         * {@code Unknown service "<id>"} from Consul 1.10 and earlier with ACLs on. A fact, not a failure.
+         */
+        boolean unknownService() {
+            return status == 404 || agentText.toLowerCase(Locale.ROOT).startsWith("unknown service");
+        }
+
+        /**
+         * The agent does not know the check: 404 (Consul 1.11+, {@code Unknown check ID "<id>"}), or 500 from
+         * Consul 1.10 and earlier: {@code Unknown check "<id>"} with ACLs on, {@code CheckID "<id>" does not have
+         * associated TTL} without.
+         */
+        boolean unknownCheck() {
+            String text = agentText.toLowerCase(Locale.ROOT);
+            return status == 404 || text.startsWith("unknown check") || text.contains("does not have associated ttl");
         }
     }
 
     /** {@code PUT /v1/agent/service/register}. */
-    void register(String payload) throws IOException, InterruptedException {
-        expectOk(send(put("/v1/agent/service/register", payload)), "registering");
+    CompletableFuture<Reply> register(String payload) {
+        return expectOk(send(Http.Request.json("PUT", "/v1/agent/service/register", payload)), "registering");
     }
 
     /** {@code PUT /v1/agent/check/update/<check>} with status passing. */
-    void passTtl(String checkId) throws IOException, InterruptedException {
-        expectOk(send(passRequest(checkId)), "passing TTL check");
+    CompletableFuture<Reply> passTtl(String checkId) {
+        return expectOk(send(Http.Request.json("PUT", "/v1/agent/check/update/" + Http.pathSegment(checkId),
+                "{\"Status\":\"passing\",\"Output\":\"pass\"}")), "passing TTL check");
     }
 
-    /** The same, asynchronously; fails with a {@link ConsulHttpException} on an error status. */
-    CompletableFuture<Reply> passTtlAsync(String checkId) {
-        return sendAsync(passRequest(checkId)).thenApply(reply -> {
-            if (!reply.ok()) {
-                throw new CompletionException(failure(reply, "passing TTL check"));
-            }
-            return reply;
-        });
-    }
-
-    /** {@code PUT /v1/agent/service/deregister/<id>}; a service the agent does not know (404) is no error. */
-    void deregister(String serviceId) throws IOException, InterruptedException {
-        Reply reply = send(deregisterRequest(serviceId));
-        if (reply.status != 404) {
-            expectOk(reply, "deregistering");
-        }
-    }
-
-    /** The same, asynchronously, for closing many at once. */
-    CompletableFuture<Reply> deregisterAsync(String serviceId) {
-        return sendAsync(deregisterRequest(serviceId)).thenApply(reply -> {
-            if (!reply.ok() && reply.status != 404) {
-                throw new CompletionException(failure(reply, "deregistering"));
-            }
-            return reply;
-        });
-    }
-
-    /** A one-off health read, {@code GET /v1/health/service/<name>}. */
-    Reply health(String service, boolean passingOnly, String datacenter) throws IOException, InterruptedException {
-        Reply reply = send(healthRequest(service, passingOnly, datacenter, 0, null));
-        expectOk(reply, "reading service '" + service + "'");
-        return reply;
+    /** {@code PUT /v1/agent/service/deregister/<id>}; a service the agent does not know is no error. */
+    CompletableFuture<Reply> deregister(String serviceId) {
+        return send(Http.Request.json("PUT", "/v1/agent/service/deregister/" + Http.pathSegment(serviceId), ""))
+                .thenApply(reply -> {
+                    if (!reply.ok()) {
+                        ConsulHttpException failure = failure(reply, "deregistering");
+                        if (!failure.unknownService()) {
+                            throw new CompletionException(failure);
+                        }
+                    }
+                    return reply;
+                });
     }
 
     /**
-     * A blocking health query: held by the agent until the service's index moves past {@code index} or
-     * {@code wait} ends (plus up to wait/16 of Consul's jitter), so the request timeout is longer than that.
-     * Cancelling the returned future aborts the request.
+     * {@code GET /v1/health/service/<name>}: a read, or with {@code index > 0} a blocking query held by the agent
+     * until the service's index moves past it or {@code wait} ends (plus up to wait/16 of Consul's jitter), so the
+     * request's deadline is longer than that. The reply is returned whatever its status.
      */
-    CompletableFuture<Reply> healthAsync(String service, boolean passingOnly, String datacenter, long index,
-                                         Duration wait) {
-        return sendAsync(healthRequest(service, passingOnly, datacenter, index, wait));
-    }
-
-    private HttpRequest passRequest(String checkId) {
-        return put("/v1/agent/check/update/" + Http.pathSegment(checkId), "{\"Status\":\"passing\",\"Output\":\"pass\"}");
-    }
-
-    private HttpRequest deregisterRequest(String serviceId) {
-        return put("/v1/agent/service/deregister/" + Http.pathSegment(serviceId), "");
-    }
-
-    private HttpRequest healthRequest(String service, boolean passingOnly, String datacenter, long index,
-                                      Duration wait) {
+    CompletableFuture<Reply> health(String service, boolean passingOnly, String datacenter, long index,
+                                    Duration wait) {
         StringBuilder query = new StringBuilder();
         if (passingOnly) {
             query.append("&passing=1");
         }
+        return blocking("/v1/health/service/" + Http.pathSegment(service), query, datacenter, index, wait);
+    }
+
+    /**
+     * {@code GET /v1/health/state/any?filter=...}: the checks that match a filter, with the index of the whole
+     * checks table, which moves on any check change in the datacenter.
+     */
+    CompletableFuture<Reply> checks(String filter, String datacenter, long index, Duration wait) {
+        StringBuilder query = new StringBuilder("&filter=").append(Http.pathSegment(filter));
+        return blocking("/v1/health/state/any", query, datacenter, index, wait);
+    }
+
+    /**
+     * {@code GET /v1/catalog/services}: the names (and tags) of every service registered in the datacenter, with
+     * the index of the services table, which moves on any registration, change or removal.
+     */
+    CompletableFuture<Reply> services(String datacenter, long index, Duration wait) {
+        return blocking("/v1/catalog/services", new StringBuilder(), datacenter, index, wait);
+    }
+
+    /**
+     * {@code POST /v1/internal/acl/authorize}: whether the token may read a service (Consul 1.9+; the endpoint the
+     * web UI uses). Answers 401 {@code ACL support disabled} without ACLs.
+     */
+    CompletableFuture<Reply> mayRead(String service, String datacenter) {
+        String body = "[{\"Resource\":\"service\",\"Segment\":" + ConsulFormat.JSON.getNodeFactory().textNode(service)
+                + ",\"Access\":\"read\"}]";
+        String path = "/v1/internal/acl/authorize" + (datacenter == null ? "" : "?dc=" + Http.pathSegment(datacenter));
+        return send(Http.Request.json("POST", path, body));
+    }
+
+    private CompletableFuture<Reply> blocking(String path, StringBuilder query, String datacenter, long index,
+                                              Duration wait) {
         if (datacenter != null) {
             query.append("&dc=").append(Http.pathSegment(datacenter));
         }
-        Duration requestTimeout = timeout;
+        Duration deadline = timeout;
         if (index > 0) {
             query.append("&index=").append(index).append("&wait=").append(ConsulFormat.goDuration(wait));
-            requestTimeout = wait.plus(wait.dividedBy(16)).plus(timeout);
+            deadline = wait.plus(wait.dividedBy(16)).plus(timeout);
         }
-        String path = "/v1/health/service/" + Http.pathSegment(service)
-                + (query.length() == 0 ? "" : "?" + query.substring(1));
-        return request(path, requestTimeout).GET().build();
+        return send(Http.Request.get(path + (query.length() == 0 ? "" : "?" + query.substring(1)))
+                .timeout(deadline));
     }
 
-    private HttpRequest put(String path, String body) {
-        return request(path, timeout).header("Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString(body)).build();
+    /** Sends; cancelling the returned future aborts the request. */
+    private CompletableFuture<Reply> send(Http.Request request) {
+        return derived(http.sendAsync(request), Reply::new);
     }
 
-    private HttpRequest.Builder request(String path, Duration requestTimeout) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path)).timeout(requestTimeout);
-        if (token != null) {
-            b.header(TOKEN_HEADER, token);
-        }
-        return b;
+    private CompletableFuture<Reply> expectOk(CompletableFuture<Reply> call, String action) {
+        return derived(call, reply -> {
+            if (!reply.ok()) {
+                throw new CompletionException(failure(reply, action));
+            }
+            return reply;
+        });
     }
 
-    private Reply send(HttpRequest request) throws IOException, InterruptedException {
-        // send(), not sendAsync().get(): on Java 17 sendAsync hops every completion through the common pool,
-        // which on a 2-core machine is a new thread per task.
-        try {
-            return new Reply(client().send(request, HttpResponse.BodyHandlers.ofByteArray()));
-        } catch (HttpTimeoutException | ConnectException e) {
-            throw e;
-        } catch (IOException e) {
-            // A kept-alive connection that the agent closed just as it was reused fails with no answer at all.
-            // Every call made here is idempotent, so one more try, on a fresh connection, is safe.
-            LOG.debug("consul request {} {} failed ({}), trying once more", request.method(), request.uri().getPath(),
-                    e.toString());
-            return new Reply(client().send(request, HttpResponse.BodyHandlers.ofByteArray()));
-        }
-    }
-
-    private CompletableFuture<Reply> sendAsync(HttpRequest request) {
-        CompletableFuture<HttpResponse<byte[]>> exchange;
-        try {
-            exchange = client().sendAsync(request, HttpResponse.BodyHandlers.ofByteArray());
-        } catch (IOException | RuntimeException e) {
-            return CompletableFuture.failedFuture(e);
-        }
-        inFlight.add(exchange);
-        exchange.whenComplete((r, e) -> inFlight.remove(exchange));
-        CompletableFuture<Reply> reply = exchange.thenApply(Reply::new);
-        // Cancelling the reply future aborts the exchange; the JDK only aborts when its own future is cancelled.
-        reply.whenComplete((r, e) -> {
-            if (reply.isCancelled()) {
-                exchange.cancel(true);
+    /** {@code source.thenApply(f)}, whose cancellation also cancels the source (which aborts the request). */
+    private static <T, R> CompletableFuture<R> derived(CompletableFuture<T> source, Function<T, R> f) {
+        CompletableFuture<R> result = source.thenApply(f);
+        result.whenComplete((r, e) -> {
+            if (result.isCancelled()) {
+                source.cancel(true);
             }
         });
-        return reply;
+        return result;
     }
 
-    private HttpClient client() throws IOException {
-        HttpClient h = http;
-        if (h == null) {
-            throw new IOException("the consul client is closed");
+    /** Waits for a call; unwraps its failure. */
+    static <T> T await(CompletableFuture<T> call) throws IOException, InterruptedException {
+        try {
+            return call.get();
+        } catch (ExecutionException e) {
+            throw asIo(e.getCause());
+        } catch (InterruptedException e) {
+            call.cancel(true);
+            throw e;
         }
-        return h;
     }
 
-    private void expectOk(Reply reply, String action) throws ConsulHttpException {
-        if (!reply.ok()) {
-            throw failure(reply, action);
+    /** The failure behind a completed future's exception, as an {@link IOException}. */
+    static IOException asIo(Throwable error) {
+        Throwable cause = error;
+        while ((cause instanceof CompletionException || cause instanceof ExecutionException)
+                && cause.getCause() != null) {
+            cause = cause.getCause();
         }
+        if (cause instanceof IOException) {
+            return (IOException) cause;
+        }
+        if (cause instanceof CancellationException) {
+            return new IOException("request cancelled", cause);
+        }
+        return new IOException(cause.toString(), cause);
     }
 
     /** The agent's error text, shortened and without the token (Consul never echoes it; this makes sure). */
@@ -254,32 +253,22 @@ final class ConsulClient implements AutoCloseable {
             text = text.replace(token, "***");
         }
         return new ConsulHttpException(reply.status, action + ": HTTP " + reply.status
-                + (text.isEmpty() ? "" : " " + text));
+                + (text.isEmpty() ? "" : " " + text), text);
     }
 
+    /** Connections open now, for tests. */
+    int openConnections() {
+        return http.openConnections();
+    }
 
-    /** Cancels requests in flight, stops the executor and lets go of the HTTP client. Idempotent. */
+    /** Closes every connection and aborts what is in flight. Idempotent. */
     @Override
     public void close() {
-        HttpClient h = http;
-        http = null;
-        inFlight.forEach(f -> f.cancel(true));
-        executor.shutdownNow();
-        if (h != null) {
-            Http.shutdown(h);
-        }
-        try {
-            if (!executor.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                LOG.debug("consul client executor still busy after {}", timeout);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        http.close();
     }
-
 
     @Override
     public String toString() {
-        return "ConsulClient{" + base + (token == null ? "" : ", token=***") + "}";
+        return "ConsulClient{" + http + (token == null ? "" : ", token=***") + "}";
     }
 }

@@ -21,12 +21,13 @@ final class ConsulConfig {
     private final Duration wait;
     private final Duration timeout;
     private final boolean passingOnly;
+    private final int maxConnections;
     private final SSLContext sslContext;
     private final String tlsDescription;
 
     ConsulConfig(URI agent, String token, String datacenter, Duration ttl, Duration heartbeat,
                  Duration deregisterAfter, boolean tcpCheck, List<String> tags, Duration wait, Duration timeout,
-                 boolean passingOnly, SSLContext sslContext, String tlsDescription) {
+                 boolean passingOnly, int maxConnections, SSLContext sslContext, String tlsDescription) {
         this.agent = agent;
         this.token = token;
         this.datacenter = datacenter;
@@ -38,6 +39,7 @@ final class ConsulConfig {
         this.wait = wait;
         this.timeout = timeout;
         this.passingOnly = passingOnly;
+        this.maxConnections = maxConnections;
         this.sslContext = sslContext;
         this.tlsDescription = tlsDescription;
     }
@@ -89,6 +91,11 @@ final class ConsulConfig {
         return passingOnly;
     }
 
+    /** The most connections open to the agent at once. */
+    int maxConnections() {
+        return maxConnections;
+    }
+
     /** The TLS context, or null for plain HTTP. */
     SSLContext sslContext() {
         return sslContext;
@@ -105,6 +112,7 @@ final class ConsulConfig {
                 + ", heartbeat=" + ConsulFormat.goDuration(heartbeat) + ", deregisterAfter="
                 + ConsulFormat.goDuration(deregisterAfter) + ", tcpCheck=" + tcpCheck + ", tags=" + tags
                 + ", wait=" + ConsulFormat.goDuration(wait) + ", timeout=" + ConsulFormat.goDuration(timeout)
-                + ", passingOnly=" + passingOnly + (tlsDescription == null ? "" : ", tls=" + tlsDescription) + "}";
+                + ", passingOnly=" + passingOnly + ", maxConnections=" + maxConnections
+                + (tlsDescription == null ? "" : ", tls=" + tlsDescription) + "}";
     }
 }

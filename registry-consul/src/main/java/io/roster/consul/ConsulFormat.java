@@ -41,11 +41,21 @@ import java.util.regex.Pattern;
  * the tagged addresses except Consul's own {@code lan_*}/{@code wan_*}, else {@code http://Address:Port} (the
  * node's address when the service has none, as Consul itself resolves it). Consul returns a map, so the original
  * endpoint order is lost; we put the endpoint at {@code Address:Port} first (the first one registered), then the
- * others by tagged-address key. A malformed entry is logged and skipped.
+ * others by tagged-address key. Entries are read leniently ({@link ServiceInstance.Builder#buildLenient()}); an
+ * unusable one is logged once and skipped.
  */
 final class ConsulFormat {
     private static final Logger LOG = LoggerFactory.getLogger(ConsulFormat.class);
     static final ObjectMapper JSON = new ObjectMapper();
+    private static final Set<String> REPORTED = java.util.Collections.newSetFromMap(
+            new LinkedHashMap<String, Boolean>(64, 0.75f, true) {
+                private static final long serialVersionUID = 1L;
+
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+                    return size() > 4096;
+                }
+            });
 
     /** Consul's {@code structs.ValidateServiceMetadata} limits. */
     static final int MAX_META_PAIRS = 64;
@@ -215,14 +225,37 @@ final class ConsulFormat {
     }
 
     /**
-     * Maps one health entry back to an instance, as Kratos's {@code defaultResolver} does.
+     * Reads the body of {@code GET /v1/catalog/services}: an object of service name to tags.
      *
-     * @return the instance, or empty (logged) when the entry is malformed
+     * @param body the JSON text
+     * @return the names, without Consul's own {@code consul} service
+     * @throws IOException when the body is not a JSON object
+     */
+    static List<String> serviceNames(byte[] body) throws IOException {
+        JsonNode root = JSON.readTree(body);
+        if (root == null || !root.isObject()) {
+            throw new IOException("consul answered a catalog query with something other than a JSON object");
+        }
+        List<String> names = new ArrayList<>(root.size());
+        root.fieldNames().forEachRemaining(name -> {
+            if (!name.equals("consul")) {
+                names.add(name);
+            }
+        });
+        return names;
+    }
+
+    /**
+     * Maps one health entry back to an instance, as Kratos's {@code defaultResolver} does, leniently: whatever
+     * Kratos, Spring Cloud Consul or an operator wrote is kept as written (a version with spaces, any Meta key,
+     * an endpoint with a path); only an entry without a readable name, an id, or a usable endpoint is skipped.
+     *
+     * @return the instance, or empty (logged once per entry and reason) when the entry is unusable
      */
     static Optional<ServiceInstance> instance(JsonNode entry, String service) {
         JsonNode svc = field(entry, "Service");
         if (svc == null || !svc.isObject()) {
-            LOG.warn("Skipping a Consul entry of service '{}' without a Service object", service);
+            skipped(service, "", "it has no Service object");
             return Optional.empty();
         }
         String id = text(svc, "ID");
@@ -233,10 +266,23 @@ final class ConsulFormat {
                     .version(version(svc))
                     .metadata(meta(svc))
                     .endpoints(endpoints(svc, field(entry, "Node")));
-            return Optional.of(b.build());
+            return Optional.of(b.buildLenient());
         } catch (InvalidInstanceException e) {
-            LOG.warn("Skipping malformed Consul entry '{}' of service '{}': {}", id, service, e.getMessage());
+            skipped(service, id, e.getMessage());
             return Optional.empty();
+        }
+    }
+
+    /** Logs a skipped entry once (not on every read of the service), remembering the last few thousand. */
+    private static void skipped(String service, String id, String why) {
+        boolean first;
+        synchronized (REPORTED) {
+            first = REPORTED.add(service + '\0' + id + '\0' + why);
+        }
+        if (first) {
+            LOG.warn("Skipping unusable Consul entry '{}' of service '{}': {}", id, service, why);
+        } else {
+            LOG.debug("Consul entry '{}' of service '{}' is still unusable: {}", id, service, why);
         }
     }
 

@@ -21,18 +21,21 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Consumer;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 
 /**
  * A registry on a Consul agent ({@code consul://127.0.0.1:8500}), in Go Kratos's layout, so that Java and Go
@@ -42,14 +45,24 @@ import java.util.function.Consumer;
  *   <li><b>Registration</b>: {@code PUT /v1/agent/service/register} with the instance as Kratos writes it
  *       ({@code version=<v>} tag, tagged addresses holding the endpoint URLs, metadata as {@code Meta}) and a TTL
  *       check {@code service:<id>} (default TTL 20 s, {@code DeregisterCriticalServiceAfter} 600 s), passed at once
- *       so that {@code register} returns with the instance discoverable.</li>
- *   <li><b>Keepalive</b>: one scheduler thread passes every instance's TTL check each heartbeat (default TTL/2).
- *       When a pass fails (agent restarted or replaced and the check unknown, agent unreachable), the instance is
- *       registered again, whole, with backoff and no ceiling, until it is deregistered. On by default, unlike
- *       Spring Cloud Consul.</li>
- *   <li><b>Discovery</b>: {@code /v1/health/service/<name>}, passing instances only by default. Watches are
- *       asynchronous blocking queries, one loop per watched service and no thread held per watch (see
+ *       so that {@code register} returns with the instance discoverable. The writes of one instance id reach the
+ *       agent in the order they were issued, whatever thread issued them, and no lock is held while one is in
+ *       flight.</li>
+ *   <li><b>Keepalive</b>: one scheduler thread passes each instance's TTL check every heartbeat (default TTL/2),
+ *       asynchronously, each instance at its own offset in the period. When the agent answers that it does not
+ *       know the check (restarted, replaced, or the instance removed behind our back), the instance is registered
+ *       again, whole, with backoff and no ceiling, on a background thread, until it is deregistered. On by default,
+ *       unlike Spring Cloud Consul.</li>
+ *   <li><b>Deregistration</b>: an agent that does not know the instance is no error (404, or 500 {@code Unknown
+ *       service} from Consul 1.10 with ACLs). One that did not reach the agent (an outage) is remembered and
+ *       finished when the agent is back, unless the instance is registered again first; {@code close()} finishes
+ *       them too.</li>
+ *   <li><b>Discovery</b>: {@code /v1/health/service/<name>}, passing instances only by default; {@code services()}
+ *       from {@code /v1/catalog/services}. Watches are blocking queries within the connection bound (see
  *       {@link ConsulWatch}); a service scaling to zero is pushed as an empty list.</li>
+ *   <li><b>Connections</b>: at most {@code maxConnections} (default 16) to the agent, shared by everything, and
+ *       all closed by {@code close()}; HTTP 429 (Consul's per-client connection limit) is retried after a backoff.
+ *       </li>
  *   <li><b>Security</b>: the ACL token is sent as {@code X-Consul-Token} on every request, with or without TLS; a
  *       refused token fails with {@link RegistryAccessDeniedException}. The token never appears in logs, messages
  *       or {@code toString()}. TLS with a CA file and client certificates.</li>
@@ -72,17 +85,39 @@ public final class ConsulRegistry extends AbstractRegistry {
     private final ConsulConfig config;
     private final ConsulClient client;
     private final ScheduledExecutorService scheduler;
-    private final ScheduledFuture<?> heartbeat;
-    private final Map<String, Keepalive> keepalives = new ConcurrentHashMap<>(); // changed under registrationLock
-    private final Set<ConsulWatch> watches = ConcurrentHashMap.newKeySet();
+    private final ScheduledExecutorService background;
+    private final ConsulWatch watches;
+    private final Map<String, Keepalive> keepalives = new ConcurrentHashMap<>(); // by name/id
+    // The agent's writes of one service id, in the order issued: each starts when the one before has ended.
+    private final Map<String, CompletableFuture<?>> lanes = new ConcurrentHashMap<>();
+    // Deregistrations that have not reached the agent yet, by service id; the mark tells a later one apart.
+    private final Map<String, Object> pending = new ConcurrentHashMap<>();
+    private final RetryTask finishing;
+    private final AtomicBoolean heartbeatsFailing = new AtomicBoolean();
 
     private ConsulRegistry(ConsulConfig config) {
         super("consul at " + config.agent().getScheme() + "://" + config.agent().getRawAuthority());
         this.config = config;
         this.client = new ConsulClient(config);
         this.scheduler = DaemonThreadFactory.scheduler("roster-consul-scheduler");
-        long period = config.heartbeat().toNanos();
-        this.heartbeat = scheduler.scheduleAtFixedRate(this::beat, period, period, TimeUnit.NANOSECONDS);
+        this.background = backgroundExecutor(config.maxConnections());
+        this.watches = new ConsulWatch(client, scheduler, config, description());
+        this.finishing = new RetryTask("finish deregistrations on " + description(), background, Backoff.defaults(),
+                this::finishPending);
+    }
+
+    /**
+     * Re-registrations and postponed deregistrations wait for the agent here, never on the scheduler that passes
+     * TTL checks and paces watches; at most an eighth of the connections are theirs, so heartbeats always find one.
+     */
+    private static ScheduledExecutorService backgroundExecutor(int maxConnections) {
+        ScheduledThreadPoolExecutor executor = new ScheduledThreadPoolExecutor(Math.max(1, maxConnections / 8),
+                new DaemonThreadFactory("roster-consul-background"));
+        executor.setRemoveOnCancelPolicy(true);
+        executor.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        executor.setKeepAliveTime(30, TimeUnit.SECONDS);
+        executor.allowCoreThreadTimeOut(true);
+        return executor;
     }
 
     /**
@@ -97,20 +132,38 @@ public final class ConsulRegistry extends AbstractRegistry {
     @Override
     protected void doRegister(ServiceInstance instance, ServiceInstance previous) {
         ConsulFormat.validate(instance);
-        Keepalive keepalive = new Keepalive(instance);
+        String key = key(instance);
+        Keepalive fresh = new Keepalive(instance);
+        Keepalive old = keepalives.put(key, fresh); // from now on, what the old one had queued is skipped
+        pending.remove(instance.id()); // a deregistration still to finish must not remove this registration
         try {
-            keepalive.registerNow();
-        } catch (IOException | InterruptedException e) {
-            keepalive.close();
-            if (previous == null) {
-                forget(instance); // in case the registration went through and only the first pass failed
+            await(inOrder(instance.id(), fresh::write), "register " + key);
+        } catch (RegistryException e) {
+            fresh.close();
+            if (old == null) {
+                keepalives.remove(key, fresh);
+            } else {
+                keepalives.replace(key, fresh, old); // the update failed: the old registration stays in charge
             }
-            throw translate("register " + key(instance), e);
+            if (previous == null && !(e instanceof RegistryAccessDeniedException)
+                    && !(e instanceof InvalidInstanceException)) {
+                // The registration may have reached the agent before the failure: the caller saw it fail, so it
+                // must not stay (critical, then reaped) in the catalog.
+                Object mark = new Object();
+                pending.put(instance.id(), mark);
+                inOrder(instance.id(), () -> deregistration(instance.id(), mark))
+                        .whenComplete((r, error) -> {
+                            if (error != null) {
+                                finishing.trigger();
+                            }
+                        });
+            }
+            throw e;
         }
-        Keepalive old = keepalives.put(key(instance), keepalive);
         if (old != null) {
             old.close();
         }
+        fresh.start();
     }
 
     @Override
@@ -119,77 +172,109 @@ public final class ConsulRegistry extends AbstractRegistry {
         if (keepalive != null) {
             keepalive.close();
         }
+        String id = instance.id();
+        Object mark;
+        if (owned) {
+            mark = new Object();
+            pending.put(id, mark);
+        } else {
+            mark = pending.get(id); // ours only when an earlier deregistration of it is still to finish
+            if (mark == null) {
+                return; // not ours: the agent's record, if any, belongs to another process
+            }
+        }
         try {
-            client.deregister(instance.id());
-        } catch (IOException | InterruptedException e) {
-            throw translate("deregister " + key(instance), e);
+            await(inOrder(id, () -> deregistration(id, mark)), "deregister " + key(instance));
+        } catch (RegistryException e) {
+            if (e instanceof RegistryAccessDeniedException) {
+                pending.remove(id, mark); // trying again would not help
+            } else {
+                LOG.warn("{}: {} is deregistered when the agent is back ({})", description(), key(instance),
+                        e.getMessage());
+                finishing.trigger();
+            }
+            throw e;
         }
     }
 
     /** Deregisters everything at once, so that closing against a hung agent takes one timeout, not one each. */
     @Override
     protected void deregisterAll(Collection<ServiceInstance> instances) {
-        List<CompletableFuture<ConsulClient.Reply>> calls = new ArrayList<>();
         for (ServiceInstance instance : instances) {
             Keepalive keepalive = keepalives.remove(key(instance));
             if (keepalive != null) {
                 keepalive.close();
             }
-            calls.add(client.deregisterAsync(instance.id()).whenComplete((r, e) -> {
-                if (e != null) {
-                    LOG.warn("{}: deregistering {} on close failed, its TTL check will expire: {}", description(),
-                            key(instance), e.getCause() == null ? e.toString() : e.getCause().toString());
-                }
-            }));
+            pending.put(instance.id(), new Object());
         }
+        List<CompletableFuture<Void>> calls = new ArrayList<>();
+        pending.forEach((id, mark) -> calls.add(inOrder(id, () -> deregistration(id, mark))));
         try {
             CompletableFuture.allOf(calls.toArray(new CompletableFuture<?>[0]))
-                    .get(config.timeout().plusSeconds(1).toMillis(), TimeUnit.MILLISECONDS);
+                    .get(writeBound().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException e) {
-            // logged per instance above
+            // counted below
+        }
+        if (!pending.isEmpty()) {
+            LOG.warn("{}: {} instance(s) could not be deregistered on close ({}...): their TTL checks expire, and"
+                    + " Consul removes them {} after that", description(), pending.size(),
+                    pending.keySet().iterator().next(), ConsulFormat.goDuration(config.deregisterAfter()));
         }
     }
 
     @Override
     protected List<ServiceInstance> doGetService(String name) {
         try {
-            ConsulClient.Reply reply = client.health(name, config.passingOnly(), config.datacenter());
+            ConsulClient.Reply reply = ConsulClient.await(client.health(name, config.passingOnly(),
+                    config.datacenter(), 0, null));
+            if (!reply.ok()) {
+                throw client.failure(reply, "reading service '" + name + "'");
+            }
             return ConsulFormat.instances(reply.body, name);
         } catch (IOException | InterruptedException e) {
             throw translate("read service '" + name + "'", e);
         }
     }
 
+    /** {@code /v1/catalog/services}: every service registered in the datacenter, but Consul's own. */
+    @Override
+    protected Collection<String> doServices() {
+        try {
+            ConsulClient.Reply reply = ConsulClient.await(client.services(config.datacenter(), 0, null));
+            if (!reply.ok()) {
+                throw client.failure(reply, "listing services");
+            }
+            return ConsulFormat.serviceNames(reply.body);
+        } catch (IOException | InterruptedException e) {
+            throw translate("list services", e);
+        }
+    }
+
     @Override
     protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
-        ConsulWatch watch = new ConsulWatch(name, sink, client, scheduler, config, description());
-        watches.add(watch);
-        WatchHub.Subscription subscription = () -> {
-            watch.close();
-            watches.remove(watch);
-        };
-        watch.start();
+        ConsulWatch.Followed followed = watches.follow(name, sink);
         try {
-            watch.awaitFirst(config.timeout());
+            followed.awaitFirst(config.timeout());
         } catch (IOException | InterruptedException e) {
-            subscription.close();
+            followed.close();
             throw translate("watch service '" + name + "'", e);
         }
-        return subscription;
+        return followed;
     }
 
     @Override
     protected void shutdown() {
-        heartbeat.cancel(false);
         keepalives.values().forEach(Keepalive::close);
         keepalives.clear();
-        watches.forEach(ConsulWatch::close);
-        watches.clear();
+        finishing.close();
+        watches.close();
+        background.shutdownNow();
         scheduler.shutdownNow();
-        client.close();
+        client.close(); // every connection, at once
         try {
+            background.awaitTermination(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
             scheduler.awaitTermination(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -204,24 +289,107 @@ public final class ConsulRegistry extends AbstractRegistry {
         abandon();
     }
 
-    /** Passes every TTL check, asynchronously; runs on the scheduler every heartbeat. */
-    private void beat() {
-        for (Keepalive keepalive : keepalives.values()) {
+    /** Connections open to the agent now, for tests. */
+    int openConnections() {
+        return client.openConnections();
+    }
+
+    /**
+     * Runs the agent writes of one service id one after the other, in the order issued, each starting when the
+     * one before has ended (failed or not): a registration can never overtake a deregistration issued before it,
+     * or the reverse, whatever thread issued them. No lock is held while a write is in flight.
+     */
+    private <T> CompletableFuture<T> inOrder(String id, Supplier<CompletableFuture<T>> write) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        CompletableFuture<?>[] before = new CompletableFuture<?>[1];
+        lanes.compute(id, (k, tail) -> {
+            before[0] = tail;
+            return result;
+        });
+        CompletableFuture<?> previous = before[0] == null ? CompletableFuture.completedFuture(null) : before[0];
+        previous.handle((r, e) -> null).thenCompose(v -> {
             try {
-                keepalive.beat();
+                return write.get();
             } catch (RuntimeException e) {
-                // A periodic task that throws is never run again: keep beating for the others.
-                LOG.warn("{}: heartbeat of {} failed: {}", description(), key(keepalive.instance), e.toString());
+                return CompletableFuture.<T>failedFuture(e);
             }
+        }).whenComplete((r, e) -> {
+            if (e != null) {
+                result.completeExceptionally(e);
+            } else {
+                result.complete(r);
+            }
+        });
+        result.whenComplete((r, e) -> lanes.remove(id, result));
+        return result;
+    }
+
+    /** Deregisters an id unless a later registration of it took the deregistration back. */
+    private CompletableFuture<Void> deregistration(String id, Object mark) {
+        if (pending.get(id) != mark) {
+            return CompletableFuture.completedFuture(null);
+        }
+        return client.deregister(id).thenRun(() -> pending.remove(id, mark));
+    }
+
+    /** Retries, with backoff, the deregistrations an outage postponed; runs on the background executor. */
+    private void finishPending() throws Exception {
+        if (pending.isEmpty() || isClosed()) {
+            return;
+        }
+        Map<String, Object> now = new HashMap<>(pending);
+        List<CompletableFuture<Void>> calls = new ArrayList<>();
+        now.forEach((id, mark) -> calls.add(inOrder(id, () -> deregistration(id, mark))));
+        IOException failure = null;
+        int done = 0;
+        for (CompletableFuture<Void> call : calls) {
+            try {
+                call.get(writeBound().toMillis(), TimeUnit.MILLISECONDS);
+                done++;
+            } catch (ExecutionException e) {
+                failure = ConsulClient.asIo(e.getCause());
+            } catch (TimeoutException e) {
+                failure = new IOException("no answer in time");
+            }
+        }
+        if (done > 0) {
+            LOG.info("{}: finished {} deregistration(s) that an outage had postponed", description(), done);
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 
-    private void forget(ServiceInstance instance) {
+    /** The longest a caller waits for its write: one queued before it and its own, each two requests at most. */
+    private Duration writeBound() {
+        return config.timeout().multipliedBy(4).plusSeconds(1);
+    }
+
+    private void await(CompletableFuture<?> write, String action) {
         try {
-            client.deregister(instance.id());
-        } catch (IOException | InterruptedException | RuntimeException e) {
-            LOG.debug("{}: cleaning up {} after a failed registration failed too: {}", description(),
-                    key(instance), e.toString());
+            write.get(writeBound().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw translate(action, ConsulClient.asIo(e.getCause()));
+        } catch (TimeoutException e) {
+            throw translate(action, new IOException("no answer within " + writeBound()));
+        } catch (InterruptedException e) {
+            throw translate(action, e);
+        }
+    }
+
+    private void heartbeatFailed(ServiceInstance instance, IOException e) {
+        if (heartbeatsFailing.compareAndSet(false, true)) {
+            LOG.warn("{}: passing the TTL check of {} failed (instances turn critical if this lasts their TTL, {});"
+                    + " trying on: {}", description(), key(instance), ConsulFormat.goDuration(config.ttl()),
+                    e.toString());
+        } else {
+            LOG.debug("{}: passing the TTL check of {} failed: {}", description(), key(instance), e.toString());
+        }
+    }
+
+    private void heartbeatPassed() {
+        if (heartbeatsFailing.compareAndSet(true, false)) {
+            LOG.info("{}: TTL checks pass again", description());
         }
     }
 
@@ -231,7 +399,7 @@ public final class ConsulRegistry extends AbstractRegistry {
         }
         if (e instanceof ConsulClient.ConsulHttpException) {
             ConsulClient.ConsulHttpException http = (ConsulClient.ConsulHttpException) e;
-            if (http.status == 401 || http.status == 403) {
+            if (http.denied()) {
                 return new RegistryAccessDeniedException(description() + " refused to " + action + " ("
                         + http.getMessage() + "): check the ACL token (option 'token')"
                         + (config.token() == null ? ", none was given" : ""), e);
@@ -248,55 +416,115 @@ public final class ConsulRegistry extends AbstractRegistry {
         return instance.name() + "/" + instance.id();
     }
 
-    /** Keeps one registered instance alive: its payload, its TTL check, and its re-registration task. */
+    /**
+     * Keeps one registered instance alive: its payload, its TTL check passed every heartbeat (each instance at its
+     * own offset, so that many instances spread over the period), and its re-registration when the agent lost it.
+     */
     private final class Keepalive {
         final ServiceInstance instance;
+        final String key;
         final String payload;
         final String checkId;
         final RetryTask reregistration;
+        private final AtomicBoolean passing = new AtomicBoolean();
+        private volatile ScheduledFuture<?> beats;
+        private volatile boolean closed;
 
         Keepalive(ServiceInstance instance) {
             this.instance = instance;
+            this.key = key(instance);
             this.payload = ConsulFormat.registration(instance, config.checks());
             this.checkId = ConsulFormat.checkId(instance);
-            this.reregistration = new RetryTask("re-register " + key(instance) + " on " + description(), scheduler,
+            this.reregistration = new RetryTask("re-register " + key + " on " + description(), background,
                     Backoff.defaults(), this::reregister);
         }
 
-        void registerNow() throws IOException, InterruptedException {
-            client.register(payload);
-            client.passTtl(checkId);
+        /** Still the registration in charge of this instance. */
+        boolean current() {
+            return !closed && !isClosed() && keepalives.get(key) == this;
         }
 
-        void beat() {
-            if (reregistration.isBusy()) {
-                return; // the agent lost it; re-registration is under way
-            }
-            client.passTtlAsync(checkId).whenComplete((reply, error) -> {
-                if (error != null && !isClosed() && keepalives.get(key(instance)) == this) {
-                    Throwable cause = error.getCause() == null ? error : error.getCause();
-                    LOG.warn("{}: TTL check of {} failed, registering it again: {}", description(), key(instance),
-                            cause.toString());
-                    reregistration.trigger();
-                }
-            });
+        /** Registers the payload and passes the check, so that the instance is discoverable at once. */
+        CompletableFuture<Void> write() {
+            return client.register(payload).thenCompose(r -> client.passTtl(checkId)).thenApply(r -> null);
         }
 
-        /** Registers the whole payload again, unless it was deregistered or replaced meanwhile. */
-        void reregister() throws IOException, InterruptedException {
-            registrationLock().lock();
+        void start() {
+            long period = config.heartbeat().toNanos();
+            long offset = 1 + ThreadLocalRandom.current().nextLong(period); // the first pass went with register
             try {
-                if (isClosed() || keepalives.get(key(instance)) != this || !isRegistered(instance)) {
+                beats = scheduler.scheduleAtFixedRate(this::beat, offset, period, TimeUnit.NANOSECONDS);
+            } catch (RejectedExecutionException e) {
+                return; // closing
+            }
+            if (closed) {
+                beats.cancel(false);
+            }
+        }
+
+        /**
+         * Passes the TTL check, asynchronously; skipped while a pass or a re-registration is under way. Never
+         * throws: a periodic task that throws is never run again.
+         */
+        void beat() {
+            try {
+                if (!current() || reregistration.isBusy() || !passing.compareAndSet(false, true)) {
                     return;
                 }
-                registerNow();
-                LOG.info("{}: registered {} again", description(), key(instance));
-            } finally {
-                registrationLock().unlock();
+                client.passTtl(checkId).whenComplete((reply, error) -> {
+                    passing.set(false);
+                    if (error == null) {
+                        heartbeatPassed();
+                    } else if (current()) {
+                        passFailed(ConsulClient.asIo(error));
+                    }
+                });
+            } catch (Throwable t) {
+                passing.set(false);
+                LOG.error("{}: heartbeat of {} failed, trying again next period", description(), key, t);
+            }
+        }
+
+        private void passFailed(IOException failure) {
+            if (failure instanceof ConsulClient.ConsulHttpException
+                    && ((ConsulClient.ConsulHttpException) failure).unknownCheck()) {
+                LOG.info("{}: the agent does not know {} (restarted, replaced, or removed by someone else):"
+                        + " registering it again ({})", description(), key, failure.getMessage());
+                reregistration.trigger();
+            } else {
+                heartbeatFailed(instance, failure);
+            }
+        }
+
+        /**
+         * Registers the whole payload again, unless it was deregistered or replaced meanwhile; the check is made
+         * when the write's turn comes, so a deregistration issued before it wins. Runs on the background executor,
+         * holding no lock.
+         */
+        void reregister() throws Exception {
+            if (!current()) {
+                return;
+            }
+            CompletableFuture<Void> done = inOrder(instance.id(),
+                    () -> current() ? write() : CompletableFuture.completedFuture(null));
+            try {
+                done.get(writeBound().toMillis(), TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                throw ConsulClient.asIo(e.getCause());
+            } catch (TimeoutException e) {
+                throw new IOException("no answer within " + writeBound());
+            }
+            if (current()) {
+                LOG.info("{}: registered {} again", description(), key);
             }
         }
 
         void close() {
+            closed = true;
+            ScheduledFuture<?> b = beats;
+            if (b != null) {
+                b.cancel(false);
+            }
             reregistration.close();
         }
     }
@@ -308,6 +536,11 @@ public final class ConsulRegistry extends AbstractRegistry {
     public static final class Builder {
         /** Consul's longest blocking wait. */
         static final Duration MAX_WAIT = Duration.ofMinutes(10);
+        /** The default bound on connections to the agent. */
+        static final int DEFAULT_MAX_CONNECTIONS = 16;
+        /** Two for the shared watch queries, two more for everything else. */
+        static final int MIN_CONNECTIONS = 4;
+        static final int MAX_CONNECTIONS = 1024;
 
         private String address = "127.0.0.1";
         private String token;
@@ -320,6 +553,7 @@ public final class ConsulRegistry extends AbstractRegistry {
         private Duration wait = Duration.ofSeconds(55);
         private Duration timeout = Duration.ofSeconds(10);
         private boolean passingOnly = true;
+        private int maxConnections = DEFAULT_MAX_CONNECTIONS;
         private Boolean tls;
         private Path caFile;
         private Path certFile;
@@ -337,7 +571,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder address(String address) {
-            this.address = Objects.requireNonNull(address, "address");
+            this.address = required("address", address);
             return this;
         }
 
@@ -348,7 +582,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder token(String token) {
-            this.token = Objects.requireNonNull(token, "token");
+            this.token = required("token", token);
             return this;
         }
 
@@ -359,7 +593,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder datacenter(String datacenter) {
-            this.datacenter = Objects.requireNonNull(datacenter, "datacenter");
+            this.datacenter = required("dc", datacenter);
             return this;
         }
 
@@ -371,7 +605,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder ttl(Duration ttl) {
-            this.ttl = Objects.requireNonNull(ttl, "ttl");
+            this.ttl = required("ttl", ttl);
             return this;
         }
 
@@ -383,7 +617,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder heartbeat(Duration heartbeat) {
-            this.heartbeat = Objects.requireNonNull(heartbeat, "heartbeat");
+            this.heartbeat = required("heartbeat", heartbeat);
             return this;
         }
 
@@ -395,7 +629,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder deregisterCriticalServiceAfter(Duration deregisterAfter) {
-            this.deregisterAfter = Objects.requireNonNull(deregisterAfter, "deregisterAfter");
+            this.deregisterAfter = required("deregisterAfter", deregisterAfter);
             return this;
         }
 
@@ -419,6 +653,12 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder tags(List<String> tags) {
+            required("tags", tags);
+            for (String tag : tags) {
+                if (tag == null) {
+                    throw bad("tags", "must not hold a null tag");
+                }
+            }
             this.tags = List.copyOf(tags);
             return this;
         }
@@ -431,7 +671,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder blockingQueryWait(Duration wait) {
-            this.wait = Objects.requireNonNull(wait, "wait");
+            this.wait = required("wait", wait);
             return this;
         }
 
@@ -443,7 +683,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder timeout(Duration timeout) {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            this.timeout = required("timeout", timeout);
             return this;
         }
 
@@ -456,6 +696,21 @@ public final class ConsulRegistry extends AbstractRegistry {
          */
         public Builder passingOnly(boolean passingOnly) {
             this.passingOnly = passingOnly;
+            return this;
+        }
+
+        /**
+         * Bounds the connections this registry opens to the agent ({@code maxConnections}, default 16), shared by
+         * heartbeats, writes and watches: at most half of them hold blocking queries (one per watched service for
+         * the first {@code maxConnections/2 - 2} services, two for all the others together), so writes always
+         * find one. Consul limits each client IP to {@code limits.http_max_conns_per_client} connections (default
+         * 200), shared by every process on the host, and answers HTTP 429 past it.
+         *
+         * @param maxConnections 4 to 1024
+         * @return this builder
+         */
+        public Builder maxConnections(int maxConnections) {
+            this.maxConnections = maxConnections;
             return this;
         }
 
@@ -477,7 +732,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder caFile(Path caFile) {
-            this.caFile = Objects.requireNonNull(caFile, "caFile");
+            this.caFile = required("caFile", caFile);
             return this;
         }
 
@@ -490,8 +745,8 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder clientCertificate(Path certFile, Path keyFile) {
-            this.certFile = Objects.requireNonNull(certFile, "certFile");
-            this.keyFile = Objects.requireNonNull(keyFile, "keyFile");
+            this.certFile = required("certFile", certFile);
+            this.keyFile = required("keyFile", keyFile);
             return this;
         }
 
@@ -502,7 +757,7 @@ public final class ConsulRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder sslContext(SSLContext sslContext) {
-            this.sslContext = Objects.requireNonNull(sslContext, "sslContext");
+            this.sslContext = required("sslContext", sslContext);
             return this;
         }
 
@@ -531,6 +786,10 @@ public final class ConsulRegistry extends AbstractRegistry {
                         + ConsulFormat.goDuration(wait));
             }
             positive("timeout", timeout);
+            if (maxConnections < MIN_CONNECTIONS || maxConnections > MAX_CONNECTIONS) {
+                throw bad("maxConnections", "must be between " + MIN_CONNECTIONS + " and " + MAX_CONNECTIONS
+                        + ", was " + maxConnections);
+            }
             for (String tag : tags) {
                 if (tag == null || tag.isBlank()) {
                     throw bad("tags", "must not hold a blank tag");
@@ -566,7 +825,7 @@ public final class ConsulRegistry extends AbstractRegistry {
                         + (sslContext == null ? "" : "custom SSL context ") + "on";
             }
             return new ConsulConfig(agent, token, datacenter, ttl, beat, deregisterAfter, tcpCheck, tags, wait,
-                    timeout, passingOnly, context, tlsDescription);
+                    timeout, passingOnly, maxConnections, context, tlsDescription);
         }
 
         private URI agent(boolean secure) {
@@ -584,11 +843,27 @@ public final class ConsulRegistry extends AbstractRegistry {
                         || (uri.getRawPath() != null && !uri.getRawPath().isEmpty() && !uri.getRawPath().equals("/"))) {
                     throw bad("address", "must be host:port with no user, path or query, was '" + address + "'");
                 }
+                if (uri.getPort() == 0 || uri.getPort() > 65535 || (uri.getPort() < 0 && hasPort(uri))) {
+                    throw bad("address", "must have a port between 1 and 65535, was '" + address + "'");
+                }
                 int port = uri.getPort() > 0 ? uri.getPort() : scheme.equals("https") ? 8501 : 8500;
                 return new URI(scheme, null, uri.getHost(), port, "/", null, null);
             } catch (URISyntaxException e) {
                 throw bad("address", "must be host:port, was '" + address + "' (" + e.getReason() + ")");
             }
+        }
+
+        /** {@code host:} with an empty port, which {@link URI} reads as no port. */
+        private static boolean hasPort(URI uri) {
+            String authority = uri.getRawAuthority();
+            return authority != null && authority.endsWith(":");
+        }
+
+        private static <T> T required(String option, T value) {
+            if (value == null) {
+                throw bad(option, "must not be null");
+            }
+            return value;
         }
 
         private static void positive(String option, Duration d) {

@@ -27,6 +27,7 @@ import java.util.stream.Collectors;
  *   <tr><td>{@code wait}</td><td>blocking-query wait, default {@code 55s}</td></tr>
  *   <tr><td>{@code timeout}</td><td>request timeout, default {@code 10s}</td></tr>
  *   <tr><td>{@code passingOnly}</td><td>discover passing instances only, default true</td></tr>
+ *   <tr><td>{@code maxConnections}</td><td>connections to the agent at most, default 16</td></tr>
  *   <tr><td>{@code tls}, {@code caFile}, {@code certFile}, {@code keyFile}</td><td>HTTPS, CA bundle, client
  *       certificate and key (PEM)</td></tr>
  * </table>
@@ -77,6 +78,7 @@ public final class ConsulRegistryProvider implements RegistryProvider {
         o.duration("wait").ifPresent(b::blockingQueryWait);
         o.duration("timeout").ifPresent(b::timeout);
         b.passingOnly(o.bool("passingOnly", true));
+        b.maxConnections(o.integer("maxConnections", ConsulRegistry.Builder.DEFAULT_MAX_CONNECTIONS));
         if (o.string("tls").isPresent()) {
             b.tls(o.bool("tls", false));
         }

@@ -10,11 +10,6 @@ import io.roster.testkit.Watching;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,6 +18,7 @@ import java.util.Set;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowable;
+import static org.awaitility.Awaitility.await;
 
 /** ACL tokens: sent on every request, refused clearly, never shown. */
 class ConsulAclTest {
@@ -107,6 +103,52 @@ class ConsulAclTest {
     }
 
     @Test
+    void aWatchWhoseTokenMayNotReadTheServiceWarnsOnceEvenWhenConsulDoesNotSaySo() throws Exception {
+        String blind = "node-only-secret-3c4d5e6f";
+        try (ConsulStandIn consul110 = ConsulStandIn.builder().dialect(ConsulStandIn.Dialect.V1_10)
+                .acl(Set.of(WRITE_TOKEN), Set.of(READ_TOKEN), Set.of(blind)).start();
+             StandardErrorCapture log = StandardErrorCapture.start()) {
+            String service = TestInstances.serviceName("hidden");
+            track(ConsulFixture.registry(consul110.address()).token(WRITE_TOKEN).build())
+                    .register(TestInstances.of(service, "hidden-1"));
+            Registry watching = track(ConsulFixture.registry(consul110.address()).token(blind).build());
+            Registry reading = track(ConsulFixture.registry(consul110.address()).token(READ_TOKEN).build());
+
+            try (Watcher first = watching.watch(service); Watcher second = watching.watch(service);
+                 Watcher allowed = reading.watch(service)) {
+                assertThat(first.next(BOUND)).contains(List.of()); // filtered, silently: no header on 1.10
+                assertThat(second.next(BOUND)).contains(List.of());
+                assertThat(allowed.next(BOUND)).hasValueSatisfying(l -> assertThat(l).hasSize(1));
+                String warning = "may not read service '" + service + "' (it lacks service:read)";
+                await().atMost(BOUND).until(() -> log.lines(warning) > 0);
+                track(ConsulFixture.registry(consul110.address()).token(WRITE_TOKEN).build())
+                        .register(TestInstances.of(service, "hidden-2"));
+                await().atMost(BOUND).until(() -> reading.getService(service).size() == 2);
+                assertThat(first.next(Duration.ofMillis(500))).as("still filtered").isEmpty();
+                assertThat(log.lines(warning)).as("once").isEqualTo(1);
+                assertThat(log.text()).doesNotContain(blind);
+            }
+        }
+    }
+
+    @Test
+    void anEmptyServiceWarnsOfNothingWhenTheTokenMayReadItOrAclsAreOff() throws Exception {
+        try (ConsulStandIn plain = ConsulStandIn.builder().dialect(ConsulStandIn.Dialect.V1_10).start();
+             StandardErrorCapture log = StandardErrorCapture.start()) {
+            String service = TestInstances.serviceName("empty");
+            try (Watcher withAcl = track(registry().token(READ_TOKEN).build()).watch(service);
+                 Watcher withoutAcl = track(ConsulFixture.registry(plain.address()).build()).watch(service)) {
+                assertThat(withAcl.next(BOUND)).contains(List.of());
+                assertThat(withoutAcl.next(BOUND)).contains(List.of());
+                // Both asked the agent: "may read" and "ACL support disabled".
+                await().atMost(BOUND).until(() -> consul.writeTimes("/v1/internal/acl/authorize").size() > 0
+                        && plain.writeTimes("/v1/internal/acl/authorize").size() > 0);
+            }
+            assertThat(log.text()).doesNotContain("lacks service:read");
+        }
+    }
+
+    @Test
     void theTokenNeverAppearsInLogsMessagesOrToString() throws Exception {
         String uri = "consul://" + consul.address() + "?token=" + WRONG_TOKEN + "&ttl=3s&heartbeat=1s";
         List<Object> shown = new ArrayList<>();
@@ -139,29 +181,10 @@ class ConsulAclTest {
     }
 
     /** Runs the code with standard error (where slf4j-simple logs) also copied into a buffer. */
-    private static String capturingStandardError(Runnable code) throws IOException {
-        PrintStream original = System.err;
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        OutputStream tee = new OutputStream() {
-            @Override
-            public void write(int b) {
-                original.write(b);
-                captured.write(b);
-            }
-
-            @Override
-            public void write(byte[] b, int off, int len) {
-                original.write(b, off, len);
-                captured.write(b, off, len);
-            }
-        };
-        System.setErr(new PrintStream(tee, true, StandardCharsets.UTF_8));
-        try {
+    private static String capturingStandardError(Runnable code) {
+        try (StandardErrorCapture capture = StandardErrorCapture.start()) {
             code.run();
-        } finally {
-            System.err.flush();
-            System.setErr(original);
+            return capture.text();
         }
-        return captured.toString(StandardCharsets.UTF_8);
     }
 }

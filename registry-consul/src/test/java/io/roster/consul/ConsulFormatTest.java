@@ -147,17 +147,69 @@ class ConsulFormatTest {
     }
 
     @Test
-    void malformedEntriesAreSkippedAndTheRestKept() throws IOException {
+    void unusableEntriesAreSkippedAndTheRestKept() throws IOException {
         String good = strip(entry("{}", "10.0.0.9", 80, "[]", "null"));
         String noService = "{\"Node\":{},\"Checks\":[]}";
         String blankId = good.replace("\"ID\":\"i-1\"", "\"ID\":\"\"");
+        String badName = good.replace("\"Service\":\"helloworld\"", "\"Service\":\"a/b\"")
+                .replace("i-1", "i-4");
         String spaceInVersion = good.replace("\"Tags\":[]", "\"Tags\":[\"version=v 1\"]").replace("i-1", "i-3");
 
-        List<ServiceInstance> read = read("[" + noService + "," + blankId + "," + good + "," + spaceInVersion + "]");
+        List<ServiceInstance> read = read("[" + noService + "," + blankId + "," + badName + "," + good + ","
+                + spaceInVersion + "]");
 
-        assertThat(read).extracting(ServiceInstance::id).containsExactly("i-1");
+        assertThat(read).extracting(ServiceInstance::id).containsExactly("i-1", "i-3");
         assertThatThrownBy(() -> ConsulFormat.instances("{\"not\":\"an array\"}".getBytes(StandardCharsets.UTF_8),
                 "x")).isInstanceOf(IOException.class);
+    }
+
+    @Test
+    void whatKratosSpringAndOperatorsWriteIsReadAsWritten() throws IOException {
+        // Go Kratos: a version with a space, a service name Roster would not write, the legacy ?isSecure= query,
+        // an endpoint with a path, and any Meta key Consul allows.
+        String kratos = "{\"Node\":{\"Node\":\"n\",\"Address\":\"192.168.1.7\"},\"Service\":{\"ID\":\"k-1\","
+                + "\"Service\":\"_private.svc\",\"Tags\":[\"version=v1.0 beta\"],\"Address\":\"10.0.0.1\","
+                + "\"TaggedAddresses\":{\"grpc\":{\"Address\":\"grpc://10.0.0.1:9000?isSecure=true\",\"Port\":9000},"
+                + "\"http\":{\"Address\":\"http://10.0.0.1:8000/api\",\"Port\":8000},"
+                + "\"lan_ipv4\":{\"Address\":\"10.0.0.1\",\"Port\":9000}},"
+                + "\"Meta\":{\"X-Team\":\"core\",\"build_id\":\"42\",\"zone\":\"\"},\"Port\":9000}}";
+        // Spring Cloud Consul: no tagged addresses, no version tag, its own tags and Meta.
+        String spring = "{\"Node\":{\"Node\":\"n\",\"Address\":\"192.168.1.7\"},\"Service\":{"
+                + "\"ID\":\"greeter-8080\",\"Service\":\"greeter\",\"Tags\":[\"secure=false\"],"
+                + "\"Address\":\"10.0.0.7\",\"Meta\":{\"secure\":\"false\",\"management_port\":\"8081\"},"
+                + "\"Port\":8080}}";
+
+        List<ServiceInstance> read = read("[" + kratos + "," + spring + "]");
+
+        assertThat(read).hasSize(2);
+        ServiceInstance k = read.get(0);
+        assertThat(k.id()).isEqualTo("k-1");
+        assertThat(k.name()).isEqualTo("_private.svc");
+        assertThat(k.version()).isEqualTo("v1.0 beta");
+        assertThat(k.metadata()).containsExactly(Map.entry("X-Team", "core"), Map.entry("build_id", "42"),
+                Map.entry("zone", ""));
+        assertThat(k.endpoints()).containsExactly(URI.create("grpc://10.0.0.1:9000?isSecure=true"),
+                URI.create("http://10.0.0.1:8000/api"));
+        ServiceInstance sc = read.get(1);
+        assertThat(sc.id()).isEqualTo("greeter-8080");
+        assertThat(sc.version()).isEmpty();
+        assertThat(sc.metadata()).containsExactly(Map.entry("management_port", "8081"), Map.entry("secure", "false"));
+        assertThat(sc.endpoints()).containsExactly(URI.create("http://10.0.0.7:8080"));
+        // Read leniently, written strictly: registering the Kratos record back is refused before any I/O.
+        assertThatThrownBy(() -> ServiceInstance.requireWritable(k)).isInstanceOf(InvalidInstanceException.class);
+        assertThat(ServiceInstance.requireWritable(sc)).isEqualTo(sc);
+    }
+
+    @Test
+    void anUnusableEntryIsLoggedOnceNotOnEveryRead() throws IOException {
+        String blankName = strip(entry("{}", "10.0.0.9", 80, "[]", "null"))
+                .replace("\"Service\":\"helloworld\"", "\"Service\":\" \"").replace("i-1", "once-1");
+        try (StandardErrorCapture log = StandardErrorCapture.start()) {
+            for (int i = 0; i < 3; i++) {
+                assertThat(read("[" + blankName + "]")).isEmpty();
+            }
+            assertThat(log.lines("Skipping unusable Consul entry 'once-1'")).isEqualTo(1);
+        }
     }
 
     @Test

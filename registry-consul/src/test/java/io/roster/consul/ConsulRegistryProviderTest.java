@@ -89,12 +89,47 @@ class ConsulRegistryProviderTest {
             "consul://a:8500?token= | token | must not be blank",
             "consul://a:8500?dc= | dc | must not be blank",
             "consul://a:8500?keyFile=/k.pem | keyFile | must be given together with certFile",
-            "consul://a:8500?tls=false&caFile=/ca.pem | tls | is false but caFile"})
+            "consul://a:8500?tls=false&caFile=/ca.pem | tls | is false but caFile",
+            "consul://a:8500?maxConnections=3 | maxConnections | between 4 and 1024",
+            "consul://a:8500?maxConnections=many | maxConnections | expected an integer"})
     void badUrisAreRejectedNamingTheOption(String uri, String option, String text) {
         assertThatThrownBy(() -> Registries.open(uri))
                 .isInstanceOf(InvalidOptionException.class)
                 .hasMessageContaining(text)
                 .satisfies(e -> assertThat(((InvalidOptionException) e).option()).isEqualTo(option));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {"a:99999", "a:0", "[::1]:65536", "a:", "http://a:70000"})
+    void aBadPortIsRejectedWhenOpeningNotAtTheFirstCall(String address) {
+        assertThatThrownBy(() -> ConsulRegistry.builder().address(address).build())
+                .isInstanceOf(InvalidOptionException.class)
+                .satisfies(e -> assertThat(((InvalidOptionException) e).option()).isEqualTo("address"));
+        assertThatThrownBy(() -> ConsulRegistryProvider.builder(RegistryUri.parse(URI.create("consul://x")))
+                .address(address).build()).isInstanceOf(InvalidOptionException.class);
+    }
+
+    @Test
+    void nullSettingsAreRejectedNamingTheOption() {
+        List<java.util.function.Consumer<ConsulRegistry.Builder>> settings = List.of(
+                b -> b.address(null), b -> b.token(null), b -> b.datacenter(null), b -> b.ttl(null),
+                b -> b.heartbeat(null), b -> b.tags(null), b -> b.tags(java.util.Arrays.asList("a", null)),
+                b -> b.timeout(null), b -> b.blockingQueryWait(null), b -> b.caFile(null),
+                b -> b.clientCertificate(null, null), b -> b.sslContext(null),
+                b -> b.deregisterCriticalServiceAfter(null));
+        for (java.util.function.Consumer<ConsulRegistry.Builder> setting : settings) {
+            assertThatThrownBy(() -> setting.accept(ConsulRegistry.builder()))
+                    .isInstanceOf(InvalidOptionException.class).hasMessageContaining("must not");
+        }
+    }
+
+    @Test
+    void maxConnectionsDefaultsToSixteenAndIsRead() {
+        assertThat(ConsulRegistry.builder().config().maxConnections()).isEqualTo(16);
+        assertThat(config("consul://a?maxConnections=6").maxConnections()).isEqualTo(6);
+        assertThat(ConsulWatch.dedicatedSlots(16)).as("half the connections hold blocking queries, two shared")
+                .isEqualTo(6);
+        assertThat(ConsulWatch.dedicatedSlots(4)).isZero();
     }
 
     @Test

@@ -18,9 +18,12 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -28,93 +31,155 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import java.util.function.Predicate;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
  * <b>A stand-in for a Consul agent, for tests only.</b> No Consul binary can be installed on the build machines, so
  * this serves, in the test JVM on a free loopback port, exactly the HTTP endpoints {@code registry-consul} uses,
- * with Consul's documented semantics (api-docs: agent/service, agent/check, health, features/blocking, acl):
+ * with Consul's documented semantics (api-docs: agent/service, agent/check, health, catalog, features/blocking,
+ * features/filtering, acl) and the answers of the real agent where tests need them:
  *
  * <ul>
  *   <li>{@code PUT /v1/agent/service/register}: Name required, ID defaulting to Name, Meta validated as
  *       {@code structs.ValidateServiceMetadata} does (400), TTL and TCP checks (CheckID defaulting to
  *       {@code service:<id>}), {@code lan_ipv4}/{@code wan_ipv4} (or {@code _ipv6}) tagged addresses added from the
  *       service address; re-registering keeps the status of checks that already exist, as the agent does.</li>
- *   <li>{@code PUT /v1/agent/check/update/<id>} ({@code {"Status","Output"}}): 404 for an unknown check, 500 for a
- *       check without TTL, resets the TTL timer.</li>
- *   <li>{@code PUT /v1/agent/service/deregister/<id>}: 404 for an unknown service.</li>
+ *   <li>{@code PUT /v1/agent/check/update/<id>} ({@code {"Status","Output"}}) and
+ *       {@code PUT /v1/agent/service/deregister/<id>}, answering an unknown check or service as the chosen
+ *       {@link Dialect} does, with and without ACLs.</li>
  *   <li>{@code GET /v1/health/service/<name>}: entries {@code {Node, Service, Checks}} (with the node's
- *       {@code serfHealth} check), {@code passing} filtering, {@code dc} (only {@code dc1} exists),
- *       {@code X-Consul-Index}, and blocking queries: with {@code index} &gt; 0 the answer is held until the index
- *       moves past it or {@code wait} (default 5 min, at most 10 min) plus a random jitter of up to wait/16
- *       ends.</li>
+ *       {@code serfHealth} check), {@code passing} filtering, {@code dc} (only {@code dc1} exists).</li>
+ *   <li>{@code GET /v1/health/state/any} (with a {@code filter} of the form {@code ServiceName == "a" or ...}) and
+ *       {@code GET /v1/catalog/services} (Consul's own {@code consul} service included).</li>
+ *   <li>Indexes as Consul keeps them: one raft index bumped by every write, and per table (services, checks) and
+ *       per service name the index of its last change; {@code X-Consul-Index} is the one the endpoint reads
+ *       (a service, or the catalog's when the service does not exist; the checks table; the services table).
+ *       Blocking queries: with {@code index} &gt; 0 the answer is held until that index moves past it or
+ *       {@code wait} (default 5 min, at most 10 min) plus a random jitter of up to wait/16 ends.</li>
  *   <li>Checks: TTL checks start critical and turn critical again ("TTL expired") when not updated within the TTL;
  *       TCP checks connect every Interval (first run after a random stagger) and start critical; a service whose
  *       check has been critical longer than {@code DeregisterCriticalServiceAfter} (at least a minimum, one minute
  *       in Consul) is removed by a reaper running every reap interval (30 s in Consul).</li>
  *   <li>ACLs (when enabled): the token from {@code X-Consul-Token} (or {@code Authorization: Bearer}); an unknown
- *       token gets 403 "ACL not found"; writes need a write token (else 403 "Permission denied"); anonymous reads
- *       see nothing, with {@code X-Consul-Results-Filtered-By-ACLs: true}.</li>
+ *       token gets 403 "ACL not found"; writes need a write token (else 403 "Permission denied"); reads of a token
+ *       without {@code service:read} (anonymous, or a token of {@link Builder#acl(Set, Set, Set)}'s third set) are
+ *       filtered silently, with {@code X-Consul-Results-Filtered-By-ACLs: true} from Consul 1.11 on only;
+ *       {@code POST /v1/internal/acl/authorize} tells what a token may do (401 "ACL support disabled" without
+ *       ACLs).</li>
+ *   <li>{@code limits.http_max_conns_per_client}: every connection is accepted by a front door that counts open
+ *       connections per client IP and, past the limit, answers as Consul does (hashicorp/go-connlimit): HTTP 429
+ *       "Your IP is issuing too many concurrent connections" and close.</li>
  *   <li>{@link #restart()} is an agent that comes back without its registrations (a dev agent, or a replaced
  *       node): connections drop, everything is forgotten and the index starts low again (it goes backwards).
- *       {@link #stop()}/{@link #start()} are an outage that keeps the state.</li>
+ *       {@link #restartWithState()} is a server-mode agent restarting with its state on disk: connections drop,
+ *       services and checks come back (TTL countdowns start again), the index goes on. {@link #stop()} and
+ *       {@link #start()} are an outage of the HTTP interface (the agent's timers go on). {@link #hang} makes the
+ *       agent accept requests and never answer them.</li>
  * </ul>
  *
- * <p>Where it is simpler than Consul: one node and one datacenter, one global index bumped on every change
- * (Consul's indexes are per table or per service, so Consul wakes fewer blocking queries), only TTL and TCP
- * checks, no anti-entropy delay between agent and servers, and the reaper's interval and minimum are settable
- * so that tests need not wait minutes. Threads are named {@code consul-standin-*} (plus the JDK server's
- * {@code HTTP-Dispatcher} and {@code idle-timeout-task}); see {@link #isServerThread}.
+ * <p>Where it is simpler than Consul: one node and one datacenter, no node-level changes, only TTL and TCP checks,
+ * no anti-entropy delay between agent and servers, a re-registration always counts as a change, and the reaper's
+ * interval and minimum are settable so that tests need not wait minutes. Threads are named
+ * {@code consul-standin-*} (plus the JDK server's {@code HTTP-Dispatcher} and {@code idle-timeout-task}); see
+ * {@link #isServerThread}.
  */
 final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllCallback {
     static final String DATACENTER = "dc1";
     static final String NODE = "standin-node";
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern META_KEY = Pattern.compile("[A-Za-z0-9_-]+");
+    private static final Pattern FILTER_TERM = Pattern.compile(
+            "\\s*ServiceName\\s*==\\s*\"((?:[^\"\\\\]|\\\\.)*)\"\\s*(or\\s+|$)");
     private static final Duration MAX_WAIT = Duration.ofMinutes(10);
+    private static final String TOO_MANY = "Your IP is issuing too many concurrent connections, please rate limit"
+            + " your calls\n";
+
+    /** Which Consul's answers to give where versions differ. */
+    enum Dialect {
+        /**
+         * Consul 1.10 and earlier. Unknown service on deregister: 500 {@code Unknown service "<id>"} with ACLs, 200
+         * without. Unknown check on update: 500 {@code Unknown check "<id>"} with ACLs, 500 {@code CheckID "<id>"
+         * does not have associated TTL} without. No {@code X-Consul-Results-Filtered-By-ACLs} header.
+         */
+        V1_10,
+        /**
+         * Consul 1.11 and later (PR #10894): 404 {@code Unknown service ID "<id>". Ensure that the service ID is
+         * passed, not the service name.} and 404 {@code Unknown check ID "<id>". Ensure that the check ID is passed,
+         * not the check name.}, with or without ACLs; filtered reads say so in a header.
+         */
+        CURRENT
+    }
 
     private final Object lock = new Object();
     private final ScheduledExecutorService timer = DaemonThreadFactory.scheduler("consul-standin-timer");
     private final ExecutorService handlers = Executors.newCachedThreadPool(
             new DaemonThreadFactory("consul-standin-http"));
+    private final ExecutorService pumps = Executors.newCachedThreadPool(
+            new DaemonThreadFactory("consul-standin-conn"));
     private final SSLContext tls;
     private final boolean needClientAuth;
     private final Set<String> writeTokens;
     private final Set<String> readTokens;
+    private final Set<String> blindTokens;
     private final Duration reapInterval;
     private final Duration minimumDeregisterAfter;
+    private final int maxConnsPerClient;
+    private final Dialect dialect;
     private final ScheduledFuture<?> reaper;
     private HttpServer server; // guarded by this
+    private ServerSocket front; // guarded by this
     private int port;
+
+    // Connections at the front door, guarded by themselves.
+    private final Map<String, Integer> openByClient = new HashMap<>();
+    private final Set<Socket> frontSockets = new HashSet<>();
+    private int peakConnections;
+    private int refusedConnections;
 
     // State, guarded by lock.
     private long index = 100;
+    private long servicesIndex = 100;
+    private long checksIndex = 100;
+    private final Map<String, Long> serviceIndexes = new HashMap<>();
+    private final Set<Integer> liveConnections = new HashSet<>(); // local ports of the relays to the server
     private boolean running;
     private boolean zeroIndex;
+    private Predicate<String> hang;
+    private int hanging;
     private int held;
     private final Map<String, Service> services = new LinkedHashMap<>();
     private final Map<String, Check> checks = new LinkedHashMap<>();
     private final List<Query> queries = new ArrayList<>();
     private final List<String> registrations = new ArrayList<>();
+    private final List<Map.Entry<String, Long>> writes = new ArrayList<>(); // path, System.nanoTime()
 
     private ConsulStandIn(Builder b) {
         this.tls = b.tls;
         this.needClientAuth = b.needClientAuth;
         this.writeTokens = b.writeTokens;
         this.readTokens = b.readTokens;
+        this.blindTokens = b.blindTokens;
         this.reapInterval = b.reapInterval;
         this.minimumDeregisterAfter = b.minimumDeregisterAfter;
+        this.maxConnsPerClient = b.maxConnsPerClient;
+        this.dialect = b.dialect;
         this.reaper = timer.scheduleWithFixedDelay(this::reap, reapInterval.toMillis(), reapInterval.toMillis(),
                 TimeUnit.MILLISECONDS);
     }
@@ -129,13 +194,22 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         private boolean needClientAuth;
         private Set<String> writeTokens;
         private Set<String> readTokens = Set.of();
+        private Set<String> blindTokens = Set.of();
         private Duration reapInterval = Duration.ofSeconds(30);
         private Duration minimumDeregisterAfter = Duration.ofMinutes(1);
+        private int maxConnsPerClient;
+        private Dialect dialect = Dialect.CURRENT;
 
         /** Turns ACLs on: default deny, the given tokens may write (and read), or only read. */
         Builder acl(Set<String> write, Set<String> read) {
+            return acl(write, read, Set.of());
+        }
+
+        /** Turns ACLs on, with also tokens that exist but may not read services (only the node, say). */
+        Builder acl(Set<String> write, Set<String> read, Set<String> blind) {
             this.writeTokens = Set.copyOf(write);
             this.readTokens = Set.copyOf(read);
+            this.blindTokens = Set.copyOf(blind);
             return this;
         }
 
@@ -150,6 +224,18 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         Builder reaper(Duration interval, Duration minimum) {
             this.reapInterval = interval;
             this.minimumDeregisterAfter = minimum;
+            return this;
+        }
+
+        /** Consul's {@code limits.http_max_conns_per_client} (200 in Consul); 0, the default here, for none. */
+        Builder maxConnsPerClient(int limit) {
+            this.maxConnsPerClient = limit;
+            return this;
+        }
+
+        /** Answers as this Consul version does (default {@link Dialect#CURRENT}). */
+        Builder dialect(Dialect dialect) {
+            this.dialect = dialect;
             return this;
         }
 
@@ -183,10 +269,10 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
     /** Starts listening (again) on the same port; the state is kept. */
     synchronized void start() {
         try {
-            InetSocketAddress at = new InetSocketAddress(InetAddress.getLoopbackAddress(), port);
+            InetSocketAddress inside = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
             HttpServer s;
             if (tls != null) {
-                HttpsServer https = HttpsServer.create(at, 200);
+                HttpsServer https = HttpsServer.create(inside, 200);
                 https.setHttpsConfigurator(new HttpsConfigurator(tls) {
                     @Override
                     public void configure(HttpsParameters params) {
@@ -197,7 +283,7 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
                 });
                 s = https;
             } else {
-                s = HttpServer.create(at, 200);
+                s = HttpServer.create(inside, 200);
             }
             s.createContext("/", this::handle);
             s.setExecutor(handlers);
@@ -206,7 +292,13 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
             }
             s.start();
             server = s;
-            port = s.getAddress().getPort();
+            ServerSocket door = new ServerSocket();
+            door.setReuseAddress(true);
+            door.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 200);
+            front = door;
+            port = door.getLocalPort();
+            int inner = s.getAddress().getPort();
+            pumps.execute(() -> accept(door, inner));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -216,8 +308,21 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
     synchronized void stop() {
         synchronized (lock) {
             running = false;
-            lock.notifyAll(); // release held blocking queries
+            lock.notifyAll(); // release held blocking queries and hung requests
         }
+        if (front != null) {
+            try {
+                front.close();
+            } catch (IOException e) {
+                // closing anyway
+            }
+            front = null;
+        }
+        List<Socket> all;
+        synchronized (frontSockets) {
+            all = new ArrayList<>(frontSockets);
+        }
+        all.forEach(ConsulStandIn::closeQuietly);
         if (server != null) {
             server.stop(0);
             server = null;
@@ -231,15 +336,44 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
             checks.values().forEach(Check::cancel);
             checks.clear();
             services.clear();
+            serviceIndexes.clear();
             index = 1;
+            servicesIndex = 1;
+            checksIndex = 1;
         }
         start();
+    }
+
+    /**
+     * A server-mode agent restarting with its state on disk: connections drop, services and checks come back with
+     * their last status, TTL countdowns start again, the index goes on.
+     */
+    synchronized void restartWithState() {
+        stop();
+        synchronized (lock) {
+            checks.values().forEach(c -> {
+                c.cancel();
+                startCheck(c);
+            });
+        }
+        start();
+    }
+
+    /** Holds every request that matches ({@code "PUT /v1/agent/service/register"}, say) unanswered; null: none. */
+    void hang(Predicate<String> requests) {
+        synchronized (lock) {
+            hang = requests;
+            lock.notifyAll();
+        }
     }
 
     /** As after restoring an old snapshot: the index goes backwards, nothing else changes, nothing is dropped. */
     void rewindIndex() {
         synchronized (lock) {
             index = 1;
+            servicesIndex = 1;
+            checksIndex = 1;
+            serviceIndexes.replaceAll((k, v) -> 1L);
         }
     }
 
@@ -273,18 +407,21 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         reaper.cancel(false);
         timer.shutdownNow();
         handlers.shutdownNow();
+        pumps.shutdownNow();
     }
 
     // ---- observations for tests -----------------------------------------------------------------------------
 
-    /** A health query as served. */
+    /** A request as served. */
     static final class Query {
+        final String path;
         final String service;
         final long index;
         final long heldMillis;
         final boolean hadToken;
 
-        Query(String service, long index, long heldMillis, boolean hadToken) {
+        Query(String path, String service, long index, long heldMillis, boolean hadToken) {
+            this.path = path;
             this.service = service;
             this.index = index;
             this.heldMillis = heldMillis;
@@ -292,11 +429,25 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         }
     }
 
+    /** The health queries of one service, in order. */
     List<Query> queries(String service) {
         synchronized (lock) {
             List<Query> result = new ArrayList<>();
             for (Query q : queries) {
-                if (q.service.equals(service)) {
+                if (service.equals(q.service)) {
+                    result.add(q);
+                }
+            }
+            return result;
+        }
+    }
+
+    /** The reads of one endpoint (such as {@code /v1/health/state/any}), in order. */
+    List<Query> reads(String path) {
+        synchronized (lock) {
+            List<Query> result = new ArrayList<>();
+            for (Query q : queries) {
+                if (q.path.equals(path)) {
                     result.add(q);
                 }
             }
@@ -308,6 +459,55 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
     int heldQueries() {
         synchronized (lock) {
             return held;
+        }
+    }
+
+    /** The requests {@link #hang} holds unanswered right now. */
+    int hangingRequests() {
+        synchronized (lock) {
+            return hanging;
+        }
+    }
+
+    /** The connections open at the front door now. */
+    int openConnections() {
+        synchronized (frontSockets) {
+            return frontSockets.size();
+        }
+    }
+
+    /** The most connections that were open at once. */
+    int peakConnections() {
+        synchronized (frontSockets) {
+            return peakConnections;
+        }
+    }
+
+    /** The connections refused with 429 for being over the per-client limit. */
+    int refusedConnections() {
+        synchronized (frontSockets) {
+            return refusedConnections;
+        }
+    }
+
+    /** Forgets the peak and the refusals counted so far. */
+    void resetConnectionCounts() {
+        synchronized (frontSockets) {
+            peakConnections = frontSockets.size();
+            refusedConnections = 0;
+        }
+    }
+
+    /** When each write under a path prefix (such as {@code /v1/agent/check/update/}) arrived, in nanoTime. */
+    List<Long> writeTimes(String pathPrefix) {
+        synchronized (lock) {
+            List<Long> times = new ArrayList<>();
+            for (Map.Entry<String, Long> w : writes) {
+                if (w.getKey().startsWith(pathPrefix)) {
+                    times.add(w.getValue());
+                }
+            }
+            return times;
         }
     }
 
@@ -332,6 +532,121 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         }
     }
 
+    /** The ids of every registered service instance. */
+    Set<String> serviceIds() {
+        synchronized (lock) {
+            return new TreeSet<>(services.keySet());
+        }
+    }
+
+    // ---- the front door ---------------------------------------------------------------------------------------
+
+    /** Accepts connections, counts them per client IP, refuses those past the limit, relays the rest. */
+    private void accept(ServerSocket door, int inner) {
+        while (!door.isClosed()) {
+            Socket client;
+            try {
+                client = door.accept();
+            } catch (IOException e) {
+                return; // stopped
+            }
+            String ip = client.getInetAddress().getHostAddress();
+            boolean refuse;
+            synchronized (frontSockets) {
+                int open = openByClient.getOrDefault(ip, 0);
+                refuse = maxConnsPerClient > 0 && open >= maxConnsPerClient;
+                if (refuse) {
+                    refusedConnections++;
+                } else {
+                    openByClient.put(ip, open + 1);
+                    frontSockets.add(client);
+                    peakConnections = Math.max(peakConnections, frontSockets.size());
+                }
+            }
+            try {
+                pumps.execute(refuse ? () -> tooMany(client) : () -> relay(client, ip, inner));
+            } catch (RuntimeException e) {
+                closeQuietly(client);
+                return;
+            }
+        }
+    }
+
+    /** What go-connlimit's HTTPConnStateFuncWithDefault429Handler writes, then close. */
+    private static void tooMany(Socket client) {
+        try (client) {
+            byte[] body = TOO_MANY.getBytes(StandardCharsets.UTF_8);
+            OutputStream out = client.getOutputStream();
+            out.write(("HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nContent-Length: "
+                    + body.length + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(body);
+            out.flush();
+            client.shutdownOutput();
+            // Read what the client sent, so that closing does not reset the connection before it read the 429.
+            client.setSoTimeout(200);
+            InputStream in = client.getInputStream();
+            byte[] sink = new byte[4096];
+            while (in.read(sink) >= 0) {
+                // discard
+            }
+        } catch (IOException e) {
+            // the client went away
+        }
+    }
+
+    private void relay(Socket client, String ip, int inner) {
+        Socket backend = new Socket();
+        try {
+            backend.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), inner), 5000);
+            synchronized (lock) {
+                liveConnections.add(backend.getLocalPort());
+            }
+            pumps.execute(() -> pump(backend, client));
+            pump(client, backend);
+        } catch (IOException | RuntimeException e) {
+            // the server stopped
+        } finally {
+            closeQuietly(client);
+            closeQuietly(backend);
+            synchronized (lock) {
+                // As Consul, whose blocking queries end with their client's connection.
+                liveConnections.remove(backend.getLocalPort());
+                lock.notifyAll();
+            }
+            synchronized (frontSockets) {
+                if (frontSockets.remove(client)) {
+                    openByClient.merge(ip, -1, Integer::sum);
+                    openByClient.remove(ip, 0);
+                }
+            }
+        }
+    }
+
+    private static void pump(Socket from, Socket to) {
+        byte[] buffer = new byte[16 * 1024];
+        try {
+            InputStream in = from.getInputStream();
+            OutputStream out = to.getOutputStream();
+            for (int n; (n = in.read(buffer)) >= 0; ) {
+                out.write(buffer, 0, n);
+                out.flush();
+            }
+        } catch (IOException e) {
+            // one side went away
+        } finally {
+            closeQuietly(from);
+            closeQuietly(to);
+        }
+    }
+
+    private static void closeQuietly(Socket socket) {
+        try {
+            socket.close();
+        } catch (IOException e) {
+            // closing anyway
+        }
+    }
+
     // ---- HTTP -------------------------------------------------------------------------------------------------
 
     /** An answer other than 200, thrown by request handling. */
@@ -349,10 +664,24 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         try {
             String path = ex.getRequestURI().getPath();
             Map<String, String> query = query(ex.getRequestURI().getRawQuery());
+            if (hung(ex, ex.getRequestMethod() + " " + path)) {
+                return; // never answered; the connection drops when the stand-in stops
+            }
+            if (!ex.getRequestMethod().equals("GET")) {
+                synchronized (lock) {
+                    writes.add(Map.entry(path, System.nanoTime()));
+                }
+            }
             try {
                 if (path.startsWith("/v1/health/service/")) {
                     method(ex, "GET");
                     health(ex, path.substring("/v1/health/service/".length()), query);
+                } else if (path.equals("/v1/health/state/any")) {
+                    method(ex, "GET");
+                    checkStates(ex, query);
+                } else if (path.equals("/v1/catalog/services")) {
+                    method(ex, "GET");
+                    catalogServices(ex, query);
                 } else if (path.equals("/v1/agent/service/register")) {
                     method(ex, "PUT");
                     register(ex, query);
@@ -362,6 +691,9 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
                 } else if (path.startsWith("/v1/agent/service/deregister/")) {
                     method(ex, "PUT");
                     deregister(ex, path.substring("/v1/agent/service/deregister/".length()), query);
+                } else if (path.equals("/v1/internal/acl/authorize")) {
+                    method(ex, "POST");
+                    authorizeEndpoint(ex, query);
                 } else {
                     throw new Answer(404, "404 page not found");
                 }
@@ -372,6 +704,26 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
             // the client went away (or the stand-in stopped) while we answered
         } finally {
             ex.close();
+        }
+    }
+
+    /** Waits while the request matches {@link #hang}; true when it must go unanswered. */
+    private boolean hung(HttpExchange ex, String request) {
+        synchronized (lock) {
+            if (hang == null || !hang.test(request)) {
+                return false;
+            }
+            hanging++;
+            try {
+                while (running && hang != null && hang.test(request) && connected(ex)) {
+                    lock.wait();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                hanging--;
+            }
+            return true;
         }
     }
 
@@ -417,9 +769,13 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         return t == null || t.isEmpty() ? null : t;
     }
 
-    /** @return whether the caller may see data (false: anonymous read, results filtered) */
+    private boolean aclEnabled() {
+        return writeTokens != null;
+    }
+
+    /** @return whether the caller may see services (false: anonymous or blind token, results filtered) */
     private boolean authorize(HttpExchange ex, Map<String, String> query, boolean write) throws Answer {
-        if (writeTokens == null) {
+        if (!aclEnabled()) {
             return true;
         }
         String t = token(ex, query);
@@ -432,13 +788,46 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         if (writeTokens.contains(t)) {
             return true;
         }
-        if (readTokens.contains(t)) {
+        if (readTokens.contains(t) || blindTokens.contains(t)) {
             if (write) {
                 throw new Answer(403, "Permission denied: token lacks permission 'service:write'");
             }
-            return true;
+            return readTokens.contains(t);
         }
         throw new Answer(403, "ACL not found");
+    }
+
+    private void filteredHeader(HttpExchange ex, boolean filtered) {
+        if (filtered && dialect == Dialect.CURRENT) {
+            ex.getResponseHeaders().set("X-Consul-Results-Filtered-By-ACLs", "true");
+        }
+    }
+
+    /** {@code POST /v1/internal/acl/authorize}, for service resources. */
+    private void authorizeEndpoint(HttpExchange ex, Map<String, String> q) throws IOException, Answer {
+        JsonNode body = JSON.readTree(ex.getRequestBody().readAllBytes());
+        if (!aclEnabled()) {
+            throw new Answer(401, "ACL support disabled");
+        }
+        String t = token(ex, q);
+        boolean write = t != null && writeTokens.contains(t);
+        boolean read = write || (t != null && readTokens.contains(t));
+        if (t != null && !write && !read && !blindTokens.contains(t)) {
+            throw new Answer(403, "ACL not found");
+        }
+        if (body == null || !body.isArray()) {
+            throw new Answer(400, "Failed to decode request body: not an array");
+        }
+        ArrayNode answers = JSON.createArrayNode();
+        for (JsonNode r : body) {
+            ObjectNode a = answers.addObject();
+            a.put("Resource", text(r, "Resource"));
+            a.put("Segment", text(r, "Segment"));
+            a.put("Access", text(r, "Access"));
+            boolean service = text(r, "Resource").equals("service");
+            a.put("Allow", service && (text(r, "Access").equals("read") ? read : write));
+        }
+        respond(ex, 200, JSON.writeValueAsBytes(answers), -1);
     }
 
     // ---- agent endpoints --------------------------------------------------------------------------------------
@@ -480,8 +869,12 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         authorize(ex, q, true);
         synchronized (lock) {
             registrations.add(new String(raw, StandardCharsets.UTF_8));
-            long now = ++index;
             Service old = services.get(id);
+            if (old != null && !old.name.equals(name)) {
+                removeService(id); // the id moves to another service name
+                old = null;
+            }
+            long now = write(name, true, !newChecks.isEmpty());
             service.createIndex = old == null ? now : old.createIndex;
             service.modifyIndex = now;
             services.put(id, service);
@@ -500,7 +893,6 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
                 checks.put(c.id, c);
                 startCheck(c);
             }
-            lock.notifyAll();
         }
         respond(ex, 200, new byte[0], -1);
     }
@@ -539,8 +931,12 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         synchronized (lock) {
             Check c = checks.get(checkId);
             if (c == null) {
-                throw new Answer(404, "Unknown check ID \"" + checkId
-                        + "\". Ensure that the check ID is passed, not the check name.");
+                if (dialect == Dialect.CURRENT) {
+                    throw new Answer(404, "Unknown check ID \"" + checkId
+                            + "\". Ensure that the check ID is passed, not the check name.");
+                }
+                throw new Answer(500, aclEnabled() ? "Unknown check \"" + checkId + "\""
+                        : "CheckID \"" + checkId + "\" does not have associated TTL");
             }
             if (c.ttl == null) {
                 throw new Answer(500, "CheckID \"" + checkId + "\" does not have associated TTL");
@@ -555,8 +951,14 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         authorize(ex, q, true);
         synchronized (lock) {
             if (!services.containsKey(serviceId)) {
-                throw new Answer(404, "Unknown service ID \"" + serviceId
-                        + "\". Ensure that the service ID is passed, not the service name.");
+                if (dialect == Dialect.CURRENT) {
+                    throw new Answer(404, "Unknown service ID \"" + serviceId
+                            + "\". Ensure that the service ID is passed, not the service name.");
+                }
+                if (aclEnabled()) {
+                    throw new Answer(500, "Unknown service \"" + serviceId + "\"");
+                }
+                // Consul 1.10 without ACLs: the removal "fails" in the local state, is logged, and answers 200.
             }
             removeService(serviceId);
         }
@@ -564,13 +966,124 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
     }
 
     private void health(HttpExchange ex, String name, Map<String, String> q) throws IOException, Answer {
+        boolean passing = q.containsKey("passing") && !q.get("passing").equals("false") && !q.get("passing")
+                .equals("0");
+        ArrayNode entries = JSON.createArrayNode();
+        boolean[] filtered = new boolean[1];
+        long answerIndex = read(ex, q, "/v1/health/service/", name, () -> serviceIndex(name), visible -> {
+            for (Service s : services.values()) {
+                if (!s.name.equals(name)) {
+                    continue;
+                }
+                List<Check> mine = checksOf(s.id);
+                if (passing && mine.stream().anyMatch(c -> !c.status.equals("passing"))) {
+                    continue;
+                }
+                if (!visible) {
+                    filtered[0] = true;
+                    continue;
+                }
+                entries.add(entry(s, mine));
+            }
+        });
+        if (answerIndex < 0) {
+            return;
+        }
+        filteredHeader(ex, filtered[0]);
+        respond(ex, 200, JSON.writeValueAsBytes(entries), answerIndex);
+    }
+
+    /** {@code /v1/health/state/any}: every check (the node's too), with a {@code ServiceName} filter. */
+    private void checkStates(HttpExchange ex, Map<String, String> q) throws IOException, Answer {
+        Set<String> names = q.containsKey("filter") ? serviceNameFilter(q.get("filter")) : null;
+        ArrayNode list = JSON.createArrayNode();
+        boolean[] filtered = new boolean[1];
+        long answerIndex = read(ex, q, "/v1/health/state/any", null, () -> checksIndex, visible -> {
+            if (names == null || names.contains("")) {
+                list.add(serfHealth());
+            }
+            for (Check c : checks.values()) {
+                if (names != null && !names.contains(c.serviceName)) {
+                    continue;
+                }
+                if (!visible) {
+                    filtered[0] = true;
+                    continue;
+                }
+                list.add(c.json(services.get(c.serviceId)));
+            }
+        });
+        if (answerIndex < 0) {
+            return;
+        }
+        filteredHeader(ex, filtered[0]);
+        respond(ex, 200, JSON.writeValueAsBytes(list), answerIndex);
+    }
+
+    /** The names a filter of the form {@code ServiceName == "a" or ServiceName == "b"} accepts. */
+    private static Set<String> serviceNameFilter(String filter) throws Answer {
+        Set<String> names = new HashSet<>();
+        Matcher m = FILTER_TERM.matcher(filter);
+        int at = 0;
+        while (at < filter.length()) {
+            if (!m.find(at) || m.start() != at) {
+                throw new Answer(400, "Failed to create boolean expression evaluator: the stand-in reads only"
+                        + " 'ServiceName == \"x\"' terms joined by 'or', was: " + filter);
+            }
+            names.add(m.group(1).replace("\\\"", "\"").replace("\\\\", "\\"));
+            at = m.end();
+            if (m.group(2).isEmpty()) {
+                break;
+            }
+        }
+        return names;
+    }
+
+    /** {@code /v1/catalog/services}: every service name with the union of its instances' tags. */
+    private void catalogServices(HttpExchange ex, Map<String, String> q) throws IOException, Answer {
+        Map<String, Set<String>> names = new TreeMap<>();
+        boolean[] filtered = new boolean[1];
+        long answerIndex = read(ex, q, "/v1/catalog/services", null, () -> servicesIndex, visible -> {
+            names.put("consul", new TreeSet<>());
+            for (Service s : services.values()) {
+                if (!visible) {
+                    filtered[0] = true;
+                    continue;
+                }
+                names.computeIfAbsent(s.name, k -> new TreeSet<>()).addAll(s.tags);
+            }
+        });
+        if (answerIndex < 0) {
+            return;
+        }
+        ObjectNode body = JSON.createObjectNode();
+        names.forEach((name, tags) -> {
+            ArrayNode t = body.putArray(name);
+            tags.forEach(t::add);
+        });
+        filteredHeader(ex, filtered[0]);
+        respond(ex, 200, JSON.writeValueAsBytes(body), answerIndex);
+    }
+
+    /** What a read computes under the lock, told whether the token may see services. */
+    @FunctionalInterface
+    private interface Reading {
+        void read(boolean visible);
+    }
+
+    /**
+     * A read, blocking when asked: held until {@code current} moves past {@code index} or the wait (plus jitter)
+     * ends. Records the query.
+     *
+     * @return the answer's index, or -1 when the stand-in stopped meanwhile (the connection drops)
+     */
+    private long read(HttpExchange ex, Map<String, String> q, String path, String service, LongSupplier current,
+                      Reading reading) throws Answer {
         boolean visible = authorize(ex, q, false);
         String dc = q.get("dc");
         if (dc != null && !dc.equals(DATACENTER)) {
             throw new Answer(500, "No path to datacenter");
         }
-        boolean passing = q.containsKey("passing") && !q.get("passing").equals("false") && !q.get("passing")
-                .equals("0");
         long want = parseIndex(q.get("index"));
         Duration wait = q.containsKey("wait") ? parseWait(q.get("wait")) : Duration.ofMinutes(5);
         if (wait.compareTo(MAX_WAIT) > 0) {
@@ -578,14 +1091,11 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         }
         long jitter = ThreadLocalRandom.current().nextLong(wait.toNanos() / 16 + 1);
         long start = System.nanoTime();
-        ArrayNode entries = JSON.createArrayNode();
-        boolean filtered = false;
-        long answerIndex;
         synchronized (lock) {
             long deadline = start + wait.toNanos() + jitter;
             held++;
             try {
-                while (want > 0 && index <= want && running) {
+                while (want > 0 && current.getAsLong() <= want && running && connected(ex)) {
                     long left = deadline - System.nanoTime();
                     if (left <= 0) {
                         break;
@@ -594,40 +1104,53 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return;
+                return -1;
             } finally {
                 held--;
             }
-            if (!running) {
-                return; // stopping: the connection drops
+            if (!running || !connected(ex)) {
+                return -1; // stopping, or the client went away: the connection drops
             }
-            for (Service s : services.values()) {
-                if (!s.name.equals(name)) {
-                    continue;
-                }
-                List<Check> mine = new ArrayList<>();
-                for (Check c : checks.values()) {
-                    if (c.serviceId.equals(s.id)) {
-                        mine.add(c);
-                    }
-                }
-                if (passing && mine.stream().anyMatch(c -> !c.status.equals("passing"))) {
-                    continue;
-                }
-                if (!visible) {
-                    filtered = true;
-                    continue;
-                }
-                entries.add(entry(s, mine));
+            reading.read(visible);
+            queries.add(new Query(path, service, want,
+                    (System.nanoTime() - start) / 1_000_000, token(ex, q) != null));
+            return zeroIndex ? 0 : current.getAsLong();
+        }
+    }
+
+    /** Whether the client of this request is still connected. Called under lock. */
+    private boolean connected(HttpExchange ex) {
+        return liveConnections.contains(ex.getRemoteAddress().getPort());
+    }
+
+    /** Called under lock. */
+    private long serviceIndex(String name) {
+        Long own = serviceIndexes.get(name);
+        return own != null ? own : Math.max(servicesIndex, checksIndex);
+    }
+
+    /** A write to the catalog, called under lock: bumps the raft index and the tables it touched; wakes queries. */
+    private long write(String serviceName, boolean servicesTable, boolean checksTable) {
+        index++;
+        if (servicesTable) {
+            servicesIndex = index;
+        }
+        if (checksTable) {
+            checksIndex = index;
+        }
+        serviceIndexes.put(serviceName, index);
+        lock.notifyAll();
+        return index;
+    }
+
+    private List<Check> checksOf(String serviceId) {
+        List<Check> mine = new ArrayList<>();
+        for (Check c : checks.values()) {
+            if (c.serviceId.equals(serviceId)) {
+                mine.add(c);
             }
-            answerIndex = zeroIndex ? 0 : index;
-            queries.add(new Query(name, want, (System.nanoTime() - start) / 1_000_000,
-                    token(ex, q) != null));
         }
-        if (filtered) {
-            ex.getResponseHeaders().set("X-Consul-Results-Filtered-By-ACLs", "true");
-        }
-        respond(ex, 200, JSON.writeValueAsBytes(entries), answerIndex);
+        return mine;
     }
 
     private ObjectNode entry(Service s, List<Check> serviceChecks) {
@@ -647,7 +1170,15 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         node.put("ModifyIndex", 5);
         entry.set("Service", s.json());
         ArrayNode list = entry.putArray("Checks");
-        ObjectNode serf = list.addObject();
+        list.add(serfHealth());
+        for (Check c : serviceChecks) {
+            list.add(c.json(s));
+        }
+        return entry;
+    }
+
+    private static ObjectNode serfHealth() {
+        ObjectNode serf = JSON.createObjectNode();
         serf.put("Node", NODE);
         serf.put("CheckID", "serfHealth");
         serf.put("Name", "Serf Health Status");
@@ -658,10 +1189,9 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         serf.put("ServiceName", "");
         serf.putArray("ServiceTags");
         serf.put("Type", "");
-        for (Check c : serviceChecks) {
-            list.add(c.json(s));
-        }
-        return entry;
+        serf.put("CreateIndex", 5);
+        serf.put("ModifyIndex", 5);
+        return serf;
     }
 
     private static long parseIndex(String text) throws Answer {
@@ -740,8 +1270,7 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
         }
         c.status = status;
         c.output = output;
-        c.modifyIndex = ++index;
-        lock.notifyAll();
+        c.modifyIndex = write(c.serviceName, false, true);
     }
 
     private void reap() {
@@ -764,7 +1293,8 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
 
     /** Called under lock. */
     private void removeService(String serviceId) {
-        if (services.remove(serviceId) == null) {
+        Service gone = services.remove(serviceId);
+        if (gone == null) {
             return;
         }
         for (Iterator<Check> it = checks.values().iterator(); it.hasNext(); ) {
@@ -774,8 +1304,10 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
                 it.remove();
             }
         }
-        index++;
-        lock.notifyAll();
+        write(gone.name, true, true);
+        if (services.values().stream().noneMatch(s -> s.name.equals(gone.name))) {
+            serviceIndexes.remove(gone.name); // Consul drops a service's index with its last instance
+        }
     }
 
     // ---- data ---------------------------------------------------------------------------------------------
@@ -849,7 +1381,7 @@ final class ConsulStandIn implements AutoCloseable, BeforeAllCallback, AfterAllC
             s.put("Address", address);
             // Go writes map keys sorted.
             ObjectNode sortedTagged = s.putObject("TaggedAddresses");
-            new java.util.TreeMap<String, JsonNode>(toMap(tagged)).forEach(sortedTagged::set);
+            new TreeMap<String, JsonNode>(toMap(tagged)).forEach(sortedTagged::set);
             if (meta.isEmpty()) {
                 s.putNull("Meta");
             } else {

@@ -100,10 +100,10 @@ class ConsulWatchTest {
     }
 
     @Test
-    void watchingFiftyServicesAtOnceDoesNotStartFiftyThreads() throws Exception {
+    void fiftyWatchedServicesHoldAtMostHalfTheConnectionsAndEveryKindOfChangeArrives() throws Exception {
         Set<Thread> before = Set.copyOf(Thread.getAllStackTraces().keySet());
-        Registry registrar = open(registry());
-        Registry watching = open(registry());
+        ConsulRegistry registrar = open(registry());
+        ConsulRegistry watching = open(registry().maxConnections(8)); // 2 dedicated queries, 2 for the other 48
         List<String> services = new ArrayList<>();
         List<Watcher> watchers = new ArrayList<>();
         try {
@@ -115,16 +115,35 @@ class ConsulWatchTest {
             for (Watcher w : watchers) {
                 assertThat(w.next(BOUND)).contains(List.of());
             }
-            await().atMost(BOUND).until(() -> consul.heldQueries() >= 50);
+            await().atMost(BOUND).until(() -> consul.heldQueries() == 4);
+            await().during(Duration.ofMillis(500)).atMost(BOUND).until(() -> consul.heldQueries() <= 4
+                    && watching.openConnections() <= 8);
+            assertThat(newClientThreads(before)).as("threads bounded by the connections, not the watches")
+                    .hasSizeLessThanOrEqualTo(2 + 8 + 16 + 2);
 
-            await().atMost(BOUND).untilAsserted(() -> assertThat(newClientThreads(before))
-                    .as("two registries: a scheduler, two HTTP threads and a selector each, at most")
-                    .hasSizeLessThanOrEqualTo(8));
-            assertThat(consul.heldQueries()).as("while 50 blocking queries are held").isGreaterThanOrEqualTo(50);
-
-            ServiceInstance last = TestInstances.of(services.get(49), "late");
-            registrar.register(last);
+            // A dedicated service: its own blocking query.
+            ServiceInstance first = TestInstances.of(services.get(0), "first");
+            registrar.register(first);
+            Watching.awaitIds(watchers.get(0), BOUND, Set.of("first"));
+            // A shared one: its checks changed, it alone is read again.
+            ServiceInstance late = TestInstances.of(services.get(49), "late");
+            registrar.register(late);
             Watching.awaitIds(watchers.get(49), BOUND, Set.of("late"));
+            // A change that touches no check (metadata of a re-registered instance): the catalog moved.
+            ServiceInstance changed = late.toBuilder().metadata("colour", "blue").build();
+            registrar.register(changed);
+            Watching.awaitList(watchers.get(49), BOUND, "the new metadata", l -> l.equals(List.of(changed)));
+            // Passing to critical (TTL expired): its checks changed.
+            ConsulRegistry victim = open(registry());
+            ServiceInstance doomed = TestInstances.of(services.get(48), "doomed");
+            victim.register(doomed);
+            Watching.awaitIds(watchers.get(48), BOUND, Set.of("doomed"));
+            victim.kill();
+            Watching.awaitIds(watchers.get(48), ConsulFixture.TTL.plus(BOUND), Set.of());
+            registrar.deregister(changed);
+            Watching.awaitIds(watchers.get(49), BOUND, Set.of());
+            assertThat(consul.reads("/v1/health/state/any")).as("the shared checks query").isNotEmpty();
+            assertThat(consul.heldQueries()).isLessThanOrEqualTo(4);
         } finally {
             watchers.forEach(Watcher::close);
         }
