@@ -67,8 +67,8 @@ import java.util.stream.Collectors;
  */
 public final class NacosRegistry extends AbstractRegistry {
     private static final Logger LOG = LoggerFactory.getLogger(NacosRegistry.class);
-    /** Checks that agree with the book, after a service's last change, before the ids that left it are forgotten. */
-    private static final int CHECKS_AFTER_CHANGE = 2;
+    /** The shortest time a service stays checked for left-over ids after its last change. */
+    private static final Duration MIN_LINGER = Duration.ofSeconds(30);
     /** Service names asked for per page by {@link #services()}. */
     private static final int SERVICES_PAGE = 500;
 
@@ -82,6 +82,8 @@ public final class NacosRegistry extends AbstractRegistry {
     private final Executor events;
     private final Set<NacosWatch> watches = ConcurrentHashMap.newKeySet();
     private final NacosClientInternals client;
+    /** How long a service stays checked for left-over ids after its last change (or the last re-send). */
+    private final long lingerNanos;
     /** What this registry published, per Nacos service; guarded by registrationLock(). */
     private final Map<String, Published> published = new LinkedHashMap<>();
 
@@ -105,6 +107,7 @@ public final class NacosRegistry extends AbstractRegistry {
         this.client = NacosClientInternals.attach(naming, b.reconnectGrace,
                 () -> schedule(this::refreshWatches, grace + TimeUnit.MILLISECONDS.toNanos(50)));
         long verify = b.verifyInterval.toNanos();
+        this.lingerNanos = Math.max(3 * verify, MIN_LINGER.toNanos());
         scheduler.scheduleWithFixedDelay(this::verify, verify, verify, TimeUnit.NANOSECONDS);
     }
 
@@ -192,7 +195,7 @@ public final class NacosRegistry extends AbstractRegistry {
                 p.byId.remove(key);
                 p.retired.add(instance.id());
             }
-            p.changed();
+            p.changed(System.nanoTime() + lingerNanos);
         }
         Exception failed = null;
         for (String service : affected) {
@@ -214,7 +217,7 @@ public final class NacosRegistry extends AbstractRegistry {
             // cache and (once reachable) the server hold agree with the book, which keeps the previous state.
             for (String service : affected) {
                 Published p = published.get(service);
-                p.restore(before.get(service));
+                p.restore(before.get(service), System.nanoTime() + lingerNanos);
                 try {
                     sync(service);
                 } catch (NacosException | RuntimeException again) {
@@ -273,13 +276,17 @@ public final class NacosRegistry extends AbstractRegistry {
      * Checks that the server holds exactly what this registry last sent for each of its services, and sends a
      * service again when it does not: either an instance of ours is missing, or the server holds an instance
      * carrying one of our ids that we did not send (or no longer have). nacos-client's redo re-sends its cache after
-     * a reconnect, and a change that races with that re-send can leave the server with the older set. A service
-     * stays checked for {@value #CHECKS_AFTER_CHANGE} agreeing checks after its last change, also after its last
-     * instance left. One query per service per interval; nothing is sent while the server agrees.
+     * a reconnect, and a change that races with that re-send can leave the server with the older set, which redo
+     * itself never corrects. A service stays checked for left-over ids for a while after its last change
+     * (three intervals, at least 30 s), also after its last instance left. One query per service per interval;
+     * nothing is sent while the server agrees, and nothing is checked while the connection is recovering, when
+     * redo is at work.
      */
     private void verify() {
         try {
-            verifyOnce();
+            if (!client.recovering()) {
+                verifyOnce();
+            }
         } catch (Throwable t) {
             LOG.error("{}: checking what the server holds failed, trying again at the next interval", description(),
                     t);
@@ -315,7 +322,7 @@ public final class NacosRegistry extends AbstractRegistry {
                 }
                 if (problem == null) {
                     p.reported = false;
-                    if (--p.checksLeft <= 0) {
+                    if (System.nanoTime() - p.lingerUntil > 0) {
                         p.retired.clear();
                         if (p.byId.isEmpty()) {
                             published.remove(check.service);
@@ -330,7 +337,7 @@ public final class NacosRegistry extends AbstractRegistry {
                     LOG.debug("{}: still {} on {}; sending it again", description(), problem, check.service);
                 }
                 p.reported = true;
-                p.checksLeft = CHECKS_AFTER_CHANGE;
+                p.lingerUntil = System.nanoTime() + lingerNanos;
                 sync(check.service);
             } catch (NacosException | RuntimeException e) {
                 LOG.debug("{}: sending {} again failed: {}", description(), check.service, e.toString());
@@ -531,16 +538,17 @@ public final class NacosRegistry extends AbstractRegistry {
         Sent sent = Sent.NONE;
         List<Instance> last = List.of();
         long version;
-        int checksLeft;
+        /** Until when (System.nanoTime) the retired ids are checked for, and an empty entry is kept. */
+        long lingerUntil;
         boolean reported;
 
         Published(String name) {
             this.name = name;
         }
 
-        void changed() {
+        void changed(long lingerUntil) {
             version++;
-            checksLeft = CHECKS_AFTER_CHANGE;
+            this.lingerUntil = lingerUntil;
         }
 
         List<Instance> all() {
@@ -562,12 +570,12 @@ public final class NacosRegistry extends AbstractRegistry {
             return copy;
         }
 
-        void restore(Published earlier) {
+        void restore(Published earlier, long lingerUntil) {
             byId.clear();
             byId.putAll(earlier.byId);
             retired.clear();
             retired.addAll(earlier.retired);
-            changed();
+            changed(lingerUntil);
         }
     }
 
