@@ -258,17 +258,27 @@ public final class NacosRegistry extends AbstractRegistry {
             naming.registerInstance(service, group, copy(all.get(0)));
             return;
         }
+        if (p.sent == Sent.NONE) {
+            return;
+        }
+        Exception failed = null;
         if (p.sent == Sent.BATCH) {
             // nacos-client turns a deregister of a batch into a batch of the others, and an empty batch would stay
-            // in its redo cache, re-sent after every reconnect: go through a single instance, which a deregister
-            // then removes for good.
-            p.sent = Sent.SINGLE;
+            // in its redo cache, re-sent after every reconnect: go through a single instance, which the deregister
+            // below then removes for good.
             p.last = List.of(p.last.get(0));
-            naming.registerInstance(service, group, copy(p.last.get(0)));
+            try {
+                naming.registerInstance(service, group, copy(p.last.get(0)));
+            } catch (NacosException | RuntimeException e) {
+                failed = e; // deregister anyway: the call also tells the redo cache not to register it again
+            }
         }
-        if (p.sent == Sent.SINGLE || p.sent == Sent.REMOVED) {
-            p.sent = Sent.REMOVED;
-            naming.deregisterInstance(service, group, copy(p.last.get(0)));
+        p.sent = Sent.REMOVED;
+        naming.deregisterInstance(service, group, copy(p.last.get(0)));
+        if (failed instanceof NacosException) {
+            throw (NacosException) failed;
+        } else if (failed != null) {
+            throw (RuntimeException) failed;
         }
     }
 

@@ -40,7 +40,12 @@ class NacosRecoveryTest {
     }
 
     private Registry open() {
-        Registry registry = Registries.open("nacos://" + server.address() + "?timeout=2s");
+        return open(server.address(), "timeout=2s");
+    }
+
+    /** Opens a registry that is closed after the test. */
+    private Registry open(String address, String query) {
+        Registry registry = Registries.open("nacos://" + address + "?" + query);
         registries.add(registry);
         return registry;
     }
@@ -110,8 +115,7 @@ class NacosRecoveryTest {
 
     @Test
     void anOlderSetLeftOnTheServerIsSentAgain() throws InterruptedException {
-        Registry registrar = Registries.open("nacos://" + server.address() + "?timeout=2s&verify=500ms");
-        registries.add(registrar);
+        Registry registrar = open(server.address(), "timeout=2s&verify=500ms");
         Registry observer = open();
         String service = TestInstances.serviceName("stale");
         ServiceInstance a = TestInstances.of(service, "a");
@@ -137,8 +141,7 @@ class NacosRecoveryTest {
 
     @Test
     void nothingIsSentAgainWhileTheServerAgrees() {
-        Registry registrar = Registries.open("nacos://" + server.address() + "?timeout=2s&verify=200ms");
-        registries.add(registrar);
+        Registry registrar = open(server.address(), "timeout=2s&verify=200ms");
         String service = TestInstances.serviceName("steady");
         registrar.register(TestInstances.of(service, "a"));
         registrar.register(TestInstances.of(service, "b"));
@@ -162,9 +165,7 @@ class NacosRecoveryTest {
 
     @Test
     void aDeregistrationDuringAnOutageIsFinishedWhenTheServerIsBackNotUndone() {
-        Registry registrar = Registries.open("nacos://" + server.address()
-                + "?timeout=2s&verify=500ms&reconnectGrace=1s");
-        registries.add(registrar);
+        Registry registrar = open(server.address(), "timeout=2s&verify=500ms&reconnectGrace=1s");
         String alone = TestInstances.serviceName("outage-single");
         String together = TestInstances.serviceName("outage-batch");
         ServiceInstance a = TestInstances.of(alone, "a");
@@ -197,9 +198,7 @@ class NacosRecoveryTest {
     void aDeregistrationOverwrittenByALateRedoIsSentAgain() {
         // The timeout leaves time to deregister while redo's request is held, before it times out. The check waits
         // for the grace period after a reconnection, by when redo (every 3 s) has sent its batches.
-        Registry registrar = Registries.open("nacos://" + server.address()
-                + "?timeout=10s&verify=500ms&reconnectGrace=5s");
-        registries.add(registrar);
+        Registry registrar = open(server.address(), "timeout=10s&verify=500ms&reconnectGrace=5s");
         String service = TestInstances.serviceName("late-redo");
         ServiceInstance a = TestInstances.of(service, "a");
         ServiceInstance b = TestInstances.of(service, "b");
@@ -226,9 +225,7 @@ class NacosRecoveryTest {
 
     @Test
     void aServiceIsStillCheckedAfterItsLastInstanceLeft() throws Exception {
-        Registry registrar = Registries.open("nacos://" + server.address()
-                + "?timeout=3s&verify=500ms&reconnectGrace=5s");
-        registries.add(registrar);
+        Registry registrar = open(server.address(), "timeout=3s&verify=500ms&reconnectGrace=5s");
         String service = TestInstances.serviceName("late-redo-empty");
         registrar.register(TestInstances.of(service, "a"));
         registrar.register(TestInstances.of(service, "b"));
@@ -282,10 +279,8 @@ class NacosRecoveryTest {
         try (BlackHoleProxy link = BlackHoleProxy.to(server)) {
             // The registrar reaches the server through a link that fails with the restart and heals later, so it
             // registers again well after the observer has subscribed again.
-            Registry registrar = Registries.open("nacos://" + link.address() + "?timeout=2s");
-            registries.add(registrar);
-            Registry observer = Registries.open("nacos://" + server.address() + "?timeout=2s&reconnectGrace=60s");
-            registries.add(observer);
+            Registry registrar = open(link.address(), "timeout=2s");
+            Registry observer = open(server.address(), "timeout=2s&reconnectGrace=60s");
             String service = TestInstances.serviceName("restart-hold");
             ServiceInstance a = TestInstances.of(service, "a");
             registrar.register(a);
@@ -315,10 +310,8 @@ class NacosRecoveryTest {
     @Test
     void aRemovalHeldAfterAReconnectionReachesWatchersWhenTheGracePeriodEnds() throws Exception {
         try (BlackHoleProxy link = BlackHoleProxy.to(server)) {
-            Registry registrar = Registries.open("nacos://" + link.address() + "?timeout=2s");
-            registries.add(registrar);
-            Registry observer = Registries.open("nacos://" + server.address() + "?timeout=2s&reconnectGrace=6s");
-            registries.add(observer);
+            Registry registrar = open(link.address(), "timeout=2s");
+            Registry observer = open(server.address(), "timeout=2s&reconnectGrace=6s");
             String service = TestInstances.serviceName("restart-gone");
             registrar.register(TestInstances.of(service, "a"));
             try (Watcher watcher = observer.watch(service)) {
