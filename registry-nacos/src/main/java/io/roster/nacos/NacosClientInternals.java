@@ -124,7 +124,10 @@ final class NacosClientInternals implements ConnectionEventListener {
         }
     }
 
-    /** Detaches from a client this registry does not own, which lives on. */
+    /**
+     * Detaches from a client this registry does not own, which lives on: the listener stays registered with it
+     * (nacos-client cannot remove one), inert and holding nothing of this registry.
+     */
     void detach() {
         onReconnect = null;
     }

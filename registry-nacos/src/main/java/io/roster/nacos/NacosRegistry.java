@@ -16,6 +16,7 @@ import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
 import io.roster.spi.DaemonThreadFactory;
+import io.roster.spi.RegistryUri;
 import io.roster.spi.WatchHub;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -887,7 +888,8 @@ public final class NacosRegistry extends AbstractRegistry {
                 Matcher m = SERVER.matcher(server.trim());
                 if (!m.matches()) {
                     throw new InvalidOptionException(option, "nacos server address must be host:port pairs "
-                            + "separated by commas, such as 10.0.0.1:8848, was '" + server.trim() + "'");
+                            + "separated by commas, such as 10.0.0.1:8848, was '" + RegistryUri.redact(server.trim())
+                            + "'");
                 }
                 if (m.group(1) == null) {
                     continue; // nacos-client's default port

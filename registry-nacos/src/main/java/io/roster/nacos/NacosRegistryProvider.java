@@ -11,8 +11,8 @@ import java.util.List;
 
 /**
  * Serves {@code nacos://host1:8848,host2:8848?namespace=…&group=DEFAULT_GROUP&cluster=DEFAULT&username=…&password=…
- * &weight=100&timeout=3s&schemes=grpc,http&healthyOnly=true&verify=30s&reconnectGrace=10s}: a {@link NacosRegistry}.
- * The port defaults to 8848;
+ * &weight=100&timeout=3s&schemes=grpc,http&healthyOnly=true&verify=30s&reconnectGrace=10s}: a
+ * {@link NacosRegistry}. The port defaults to 8848;
  * credentials may also come as user info ({@code nacos://user:password@host:8848}).
  */
 public final class NacosRegistryProvider implements RegistryProvider {

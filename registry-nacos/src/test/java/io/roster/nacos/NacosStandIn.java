@@ -101,9 +101,9 @@ import java.util.stream.Collectors;
  * {@code SubscribeServiceRequest} (answered with the current {@code ServiceInfo}, then a push, as the real server
  * pushes to a new subscriber), {@code ServiceQueryRequest} (cluster and healthy-only filters) and
  * {@code ServiceListRequest} (which, as on the server, still lists a service whose last instance left), with the
- * server's default parameter checks on service names and metadata size (1024). Changes are pushed as the server does: a {@code NotifySubscriberRequest} with the full list to each
- * subscribed connection, after a short delay that merges the changes of one service ({@link #PUSH_DELAY}); the
- * client's ack is counted. Ephemeral semantics as on Nacos 2.x/3.x: a connection
+ * server's default parameter checks on service names and metadata size (1024). Changes are pushed as the server
+ * does: a {@code NotifySubscriberRequest} with the full list to each subscribed connection, after the server's
+ * push delay, which merges the changes of one service ({@link #PUSH_DELAY}, 500 ms); the client's ack is counted. Ephemeral semantics as on Nacos 2.x/3.x: a connection
  * publishes at most one entry per service (a single instance or one batch); a second {@code registerInstance} or a
  * batch of the same service on the same connection replaces it; a deregister removes the connection's entry whatever
  * its ip and port; a closed connection removes everything it published and pushes the change. Instance ids are set
@@ -129,7 +129,7 @@ final class NacosStandIn implements AutoCloseable {
     static final String THREAD_PREFIX = "nacos-standin";
     /**
      * How long a push waits, merging the changes of one service, as the server's push delay task does (500 ms by
-     * default there): also what keeps a push from overtaking the answer to the subscription that caused it.
+     * default, as here): also what keeps a push from overtaking the answer to the subscription that caused it.
      */
     static final Duration PUSH_DELAY = Duration.ofMillis(500);
 
