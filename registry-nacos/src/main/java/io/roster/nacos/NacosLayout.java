@@ -13,31 +13,46 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * How Roster instances are laid out on Nacos, both ways. Writing is Kratos's layout (contrib/registry/nacos): one
  * ephemeral Nacos instance per endpoint, in service {@code <name>.<scheme>}, with the endpoint's ip and port, weight
  * from metadata {@code weight} (else the default), metadata = user metadata + {@code kind=<scheme>} +
- * {@code version=<version>}, plus one Roster key, {@value #INSTANCE_KEY} = {@code <id>#<position>/<count>}, so that
- * readers can put an instance's endpoints back together in order (Go Kratos ignores it).
+ * {@code version=<version>}, plus two Roster keys that Go Kratos ignores: {@value #INSTANCE_KEY} =
+ * {@code <id>#<position>/<count>} and {@value #SCHEMES_KEY} = the schemes of all the instance's endpoints in order
+ * ({@code grpc,tcp}), so that readers can put an instance back together whatever schemes they read.
  *
- * <p>Reading a bare name merges the {@code <name>.<scheme>} services of the discovery schemes back into one
- * instance per Roster id; an instance is shown once all its endpoints are visible, and while its parts disagree
- * (an update or removal under way, one service pushed before the other) the last complete form is kept. Instances
- * without the Roster key (written by Go Kratos or plain nacos-client) appear one per Nacos instance, with the id
- * Go computes (the Nacos instance id). Reading {@code <name>.<scheme>} directly returns that service only.
+ * <p>Reading a bare name merges the {@code <name>.<scheme>} services of the reader's discovery schemes back into
+ * one instance per Roster id. Which parts make an instance whole is decided by what the writer wrote, never by the
+ * reader's scheme list alone: the reader expects the positions whose scheme (per {@value #SCHEMES_KEY}) it reads,
+ * and shows the instance once exactly those are visible, with those endpoints in order; an endpoint in a scheme it
+ * does not read neither hides the instance nor shows. While the parts disagree (an update or removal under way, one
+ * service pushed before the other) a watcher keeps the instance's last whole form. Instances without the Roster key
+ * (written by Go Kratos or plain nacos-client) appear one per Nacos instance, with the id Go computes (the Nacos
+ * instance id). Reading {@code <name>.<scheme>} directly returns that service only.
+ *
+ * <p>Reading is lenient ({@link ServiceInstance.Builder#buildLenient()}): versions with spaces, empty metadata
+ * keys and names such as {@code _private.svc} are kept as written; a record without a usable ip and port is
+ * skipped and logged once.
  */
 final class NacosLayout {
     private static final Logger LOG = LoggerFactory.getLogger(NacosLayout.class);
 
     /** The metadata key that carries the Roster id and the endpoint's position: {@code <id>#<position>/<count>}. */
     static final String INSTANCE_KEY = "roster.instance";
+    /** The metadata key that lists the scheme of each of the instance's endpoints, in order: {@code grpc,http}. */
+    static final String SCHEMES_KEY = "roster.schemes";
     /** Kratos's metadata key for the endpoint's scheme. */
     static final String KIND = "kind";
     /** Kratos's metadata key for the instance's version. */
@@ -46,6 +61,8 @@ final class NacosLayout {
     static final String WEIGHT = "weight";
 
     private static final Pattern PART = Pattern.compile("(.+)#(\\d{1,4})/(\\d{1,4})", Pattern.DOTALL);
+    private static final Pattern SCHEME = Pattern.compile("[A-Za-z][A-Za-z0-9+.-]*");
+    private static final int MAX_SKIPPED_LOGGED = 10_000;
     private static final Pattern DECIMAL = Pattern.compile("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?");
     /** Nacos's server-side service name check refuses CJK ideographs (and whitespace, as Roster does). */
     private static final Pattern NACOS_NAME_CHARACTERS = Pattern.compile("[^\\u4E00-\\u9FA5]*");
@@ -53,6 +70,8 @@ final class NacosLayout {
     private final String cluster;
     private final double defaultWeight;
     private final List<String> schemes;
+    /** Records already logged as unreadable, so that a watch or a poll does not log them again. */
+    private final Set<String> skipped = ConcurrentHashMap.newKeySet();
 
     /**
      * Creates the layout.
@@ -92,11 +111,12 @@ final class NacosLayout {
             throw new InvalidInstanceException("endpoints", "must not be empty on Nacos, where each endpoint is "
                     + "one Nacos instance", "");
         }
-        for (String reserved : List.of(KIND, VERSION, INSTANCE_KEY)) {
-            if (instance.metadata().containsKey(reserved)) {
-                throw new InvalidInstanceException("metadata[" + reserved + "]", "is reserved on Nacos (written "
-                        + "from the " + (reserved.equals(INSTANCE_KEY) ? "id" : reserved.equals(KIND)
-                        ? "endpoint scheme" : "version") + ")", "");
+        Map<String, String> reserved = Map.of(KIND, "endpoint scheme", VERSION, "version", INSTANCE_KEY, "id",
+                SCHEMES_KEY, "endpoint schemes");
+        for (Map.Entry<String, String> key : reserved.entrySet()) {
+            if (instance.metadata().containsKey(key.getKey())) {
+                throw new InvalidInstanceException("metadata[" + key.getKey() + "]", "is reserved on Nacos (written "
+                        + "from the " + key.getValue() + ")", "");
             }
         }
         try {
@@ -132,12 +152,14 @@ final class NacosLayout {
     List<Part> parts(ServiceInstance instance) {
         List<Part> parts = new ArrayList<>();
         int count = instance.endpoints().size();
+        String schemesOfAll = instance.endpoints().stream().map(URI::getScheme).collect(Collectors.joining(","));
         for (int i = 0; i < count; i++) {
             URI endpoint = instance.endpoints().get(i);
             Map<String, String> metadata = new HashMap<>(instance.metadata());
             metadata.put(KIND, endpoint.getScheme());
             metadata.put(VERSION, instance.version());
             metadata.put(INSTANCE_KEY, instance.id() + "#" + (i + 1) + "/" + count);
+            metadata.put(SCHEMES_KEY, schemesOfAll);
             Instance nacos = new Instance();
             nacos.setIp(Endpoints.host(endpoint));
             nacos.setPort(endpoint.getPort());
@@ -179,6 +201,17 @@ final class NacosLayout {
         return targets;
     }
 
+    /**
+     * Returns the name a Nacos service is read by: {@code greeter} for {@code greeter.grpc} when {@code grpc} is a
+     * discovery scheme, else the service's own name.
+     *
+     * @param service a Nacos service name
+     * @return the name to give {@code getService}
+     */
+    String bareName(String service) {
+        return direct(service).map(s -> service.substring(0, service.length() - s.length() - 1)).orElse(service);
+    }
+
     private Optional<String> direct(String name) {
         return schemes.stream().filter(s -> name.endsWith("." + s) && name.length() > s.length() + 1).findFirst();
     }
@@ -214,16 +247,24 @@ final class NacosLayout {
         return result;
     }
 
-    private static Optional<ServiceInstance> whole(String name, String id, List<Piece> pieces,
-                                                   Map<String, ServiceInstance> previous) {
-        boolean complete = true;
-        boolean consistent = true;
+    /**
+     * Puts an instance back together from the parts this reader can see. The writer says how many endpoints the
+     * instance has and, in {@value #SCHEMES_KEY}, the scheme of each; the parts this reader can expect are those
+     * whose scheme it reads. So an endpoint in a scheme this reader does not read (a {@code tcp} endpoint, an
+     * {@code http} one for a reader of {@code grpc} only) does not hide the instance: it shows with the endpoints
+     * the reader can see. Parts written without {@value #SCHEMES_KEY} (by an earlier Roster) are all expected.
+     */
+    private Optional<ServiceInstance> whole(String name, String id, List<Piece> pieces,
+                                            Map<String, ServiceInstance> previous) {
         Piece first = pieces.get(0);
-        for (int i = 0; i < pieces.size(); i++) {
-            Piece p = pieces.get(i);
-            complete &= p.count == pieces.size() && p.position == i + 1;
-            consistent &= p.version.equals(first.version) && p.metadata.equals(first.metadata);
+        Set<Integer> present = new HashSet<>();
+        boolean consistent = true;
+        for (Piece p : pieces) {
+            consistent &= present.add(p.position) && p.count == first.count && p.schemes.equals(first.schemes)
+                    && p.version.equals(first.version) && p.metadata.equals(first.metadata);
         }
+        boolean complete = present.equals(first.expected(schemes)) && pieces.stream()
+                .allMatch(p -> p.count == first.count && p.schemes.equals(first.schemes));
         if (complete && consistent) {
             return build(name, id, pieces);
         }
@@ -234,46 +275,88 @@ final class NacosLayout {
         return complete ? build(name, id, pieces) : Optional.empty();
     }
 
-    private static Optional<ServiceInstance> build(String name, String id, List<Piece> pieces) {
+    private Optional<ServiceInstance> build(String name, String id, List<Piece> pieces) {
         try {
             ServiceInstance.Builder builder = ServiceInstance.builder().name(name).id(id)
                     .version(pieces.get(0).version).metadata(pieces.get(0).metadata);
             pieces.forEach(p -> builder.endpoint(p.endpoint));
-            return Optional.of(builder.build());
+            return Optional.of(builder.buildLenient());
         } catch (InvalidInstanceException e) {
-            LOG.warn("Skipping Nacos instance '{}' of service '{}': {}", id, name, e.getMessage());
+            skip(name + "/" + id, "Skipping Nacos instance '" + id + "' of service '" + name + "': "
+                    + e.getMessage());
             return Optional.empty();
         }
     }
 
     /** A Nacos instance written without the Roster key (Go Kratos, plain nacos-client): one Roster instance. */
-    private static Optional<ServiceInstance> foreign(String name, Target target, Instance nacos) {
+    private Optional<ServiceInstance> foreign(String name, Target target, Instance nacos) {
         Map<String, String> metadata = metadataOf(nacos);
         String version = metadata.getOrDefault(VERSION, "");
         String scheme = scheme(metadata.get(KIND), target.scheme());
         metadata.remove(VERSION);
         metadata.remove(KIND);
-        String id = nacos.getInstanceId() != null && !nacos.getInstanceId().isEmpty() ? nacos.getInstanceId()
+        String id = nacos.getInstanceId() != null && !nacos.getInstanceId().isBlank() ? nacos.getInstanceId()
                 : nacos.getIp() + "#" + nacos.getPort() + "#" + nacos.getClusterName() + "#" + nacos.getServiceName();
+        Optional<URI> endpoint = endpoint(scheme, nacos);
+        if (endpoint.isEmpty()) {
+            skip(target.service() + "/" + id, "Skipping Nacos instance '" + id + "' of service '" + target.service()
+                    + "': no usable ip and port (" + nacos.getIp() + ":" + nacos.getPort() + ")");
+            return Optional.empty();
+        }
         try {
             return Optional.of(ServiceInstance.builder().name(name).id(id).version(version).metadata(metadata)
-                    .endpoint(Endpoints.of(scheme, nacos.getIp(), nacos.getPort())).build());
-        } catch (RuntimeException e) {
-            LOG.warn("Skipping Nacos instance '{}' of service '{}': {}", id, target.service(), e.getMessage());
+                    .endpoint(endpoint.get()).buildLenient());
+        } catch (InvalidInstanceException e) {
+            skip(target.service() + "/" + id, "Skipping Nacos instance '" + id + "' of service '" + target.service()
+                    + "': " + e.getMessage());
             return Optional.empty();
         }
     }
 
-    private static String scheme(String kind, String fallback) {
-        return kind != null && kind.matches("[a-z][a-z0-9+.-]*") ? kind : fallback;
+    /**
+     * Returns the Roster id a Nacos instance carries in {@value #INSTANCE_KEY}.
+     *
+     * @param nacos an instance as read from the server
+     * @return the id, or empty for an instance not written by Roster
+     */
+    static Optional<String> rosterId(Instance nacos) {
+        String key = nacos.getMetadata() == null ? null : nacos.getMetadata().get(INSTANCE_KEY);
+        Matcher m = key == null ? null : PART.matcher(key);
+        return m != null && m.matches() ? Optional.of(m.group(1)) : Optional.empty();
     }
 
+    /** Logs a record that cannot be read once, not on every read of its service. */
+    private void skip(String record, String message) {
+        if (skipped.size() < MAX_SKIPPED_LOGGED && skipped.add(record)) {
+            LOG.warn(message);
+        } else {
+            LOG.debug(message);
+        }
+    }
+
+    /** Kratos writes {@code kind} as the endpoint scheme; Go's URL parser lower-cases a scheme. */
+    private static String scheme(String kind, String fallback) {
+        return kind != null && SCHEME.matcher(kind).matches() ? kind.toLowerCase(Locale.ROOT) : fallback;
+    }
+
+    private static Optional<URI> endpoint(String scheme, Instance nacos) {
+        if (nacos.getIp() == null || nacos.getIp().isBlank()) {
+            return Optional.empty();
+        }
+        try {
+            return Endpoints.lenient(Endpoints.of(scheme, nacos.getIp().trim(), nacos.getPort()).toString());
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** Metadata as written, empty keys included; a null value reads as empty, as Go's decoder has it. */
     private static Map<String, String> metadataOf(Instance nacos) {
         Map<String, String> metadata = new HashMap<>();
         if (nacos.getMetadata() != null) {
             nacos.getMetadata().forEach((k, v) -> {
-                if (k != null && !k.isEmpty() && v != null) {
-                    metadata.put(k, v);
+                if (k != null) {
+                    metadata.put(k, v == null ? "" : v);
                 }
             });
         }
@@ -285,23 +368,38 @@ final class NacosLayout {
         final String id;
         final int position;
         final int count;
+        /** The scheme of each of the instance's endpoints, when the writer listed them; else empty. */
+        final List<String> schemes;
         final String version;
         final Map<String, String> metadata;
         final URI endpoint;
 
-        private Piece(String id, int position, int count, String version, Map<String, String> metadata,
-                      URI endpoint) {
+        private Piece(String id, int position, int count, List<String> schemes, String version,
+                      Map<String, String> metadata, URI endpoint) {
             this.id = id;
             this.position = position;
             this.count = count;
+            this.schemes = schemes;
             this.version = version;
             this.metadata = metadata;
             this.endpoint = endpoint;
         }
 
+        /** The positions a reader of the given schemes can see. */
+        Set<Integer> expected(List<String> readable) {
+            Set<Integer> expected = new HashSet<>();
+            for (int k = 1; k <= count; k++) {
+                if (schemes.isEmpty() || readable.contains(schemes.get(k - 1))) {
+                    expected.add(k);
+                }
+            }
+            return expected;
+        }
+
         static Optional<Piece> of(Target target, Instance nacos) {
             Map<String, String> metadata = metadataOf(nacos);
             String key = metadata.remove(INSTANCE_KEY);
+            String listed = metadata.remove(SCHEMES_KEY);
             Matcher m = key == null ? null : PART.matcher(key);
             if (m == null || !m.matches()) {
                 return Optional.empty();
@@ -311,15 +409,14 @@ final class NacosLayout {
             if (position < 1 || position > count) {
                 return Optional.empty();
             }
+            List<String> written = listed == null ? List.of() : List.of(listed.split(",", -1));
+            // Not a list of this count: judge on the count alone, as for parts written before the key existed.
+            List<String> schemes = written.size() == count ? written : List.of();
             String version = metadata.getOrDefault(VERSION, "");
             String scheme = scheme(metadata.remove(KIND), target.scheme());
             metadata.remove(VERSION);
-            try {
-                return Optional.of(new Piece(m.group(1), position, count, version, metadata,
-                        Endpoints.of(scheme, nacos.getIp(), nacos.getPort())));
-            } catch (IllegalArgumentException e) {
-                return Optional.empty();
-            }
+            Optional<URI> endpoint = endpoint(scheme, nacos);
+            return endpoint.map(e -> new Piece(m.group(1), position, count, schemes, version, metadata, e));
         }
     }
 }

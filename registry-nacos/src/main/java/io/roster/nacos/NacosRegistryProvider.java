@@ -11,7 +11,8 @@ import java.util.List;
 
 /**
  * Serves {@code nacos://host1:8848,host2:8848?namespace=…&group=DEFAULT_GROUP&cluster=DEFAULT&username=…&password=…
- * &weight=100&timeout=3s&schemes=grpc,http&healthyOnly=true&verify=30s}: a {@link NacosRegistry}. The port defaults to 8848;
+ * &weight=100&timeout=3s&schemes=grpc,http&healthyOnly=true&verify=30s&reconnectGrace=10s}: a
+ * {@link NacosRegistry}. The port defaults to 8848;
  * credentials may also come as user info ({@code nacos://user:password@host:8848}).
  */
 public final class NacosRegistryProvider implements RegistryProvider {
@@ -39,6 +40,7 @@ public final class NacosRegistryProvider implements RegistryProvider {
         for (String host : uri.hosts()) {
             servers.add(host.matches(".*:\\d+") ? host : host + ":8848");
         }
+        NacosRegistry.Builder.checkServerAddr("hosts", String.join(",", servers));
         Options options = uri.options();
         NacosRegistry.Builder builder = NacosRegistry.builder().serverAddr(String.join(",", servers));
         options.string("namespace").ifPresent(builder::namespace);
@@ -66,6 +68,7 @@ public final class NacosRegistryProvider implements RegistryProvider {
         options.string("schemes").ifPresent(s -> builder.schemes(List.of(s.split(",", -1))));
         builder.healthyOnly(options.bool("healthyOnly", true));
         options.duration("verify").ifPresent(builder::verifyInterval);
+        options.duration("reconnectGrace").ifPresent(builder::reconnectGrace);
         options.requireAllKnown();
         return builder.build();
     }

@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executor;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.function.UnaryOperator;
 
@@ -27,6 +28,12 @@ import java.util.function.UnaryOperator;
  * current list, which raises an event when it differs. Events are only a trigger; the lists come from the cache,
  * read on this registry's own thread (nacos-client's event thread is shared by every client in the JVM) and under
  * this object's lock, so that pushes reach the sink in the order they were read.
+ *
+ * <p>While the connection is recovering (down, or back from a loss for less than the grace period), a list never
+ * loses instances: a restarted server answers the re-subscription with what it holds before the other clients
+ * have registered again, and nacos-client's redo needs up to its redo delay (3 s) after each of them reconnected.
+ * Instances missing then are kept from the last list; the registry refreshes every watch when the grace period
+ * ends, which applies removals that were real. A removal while connected (scale to zero included) passes at once.
  */
 final class NacosWatch implements WatchHub.Subscription {
     private static final Logger LOG = LoggerFactory.getLogger(NacosWatch.class);
@@ -40,12 +47,15 @@ final class NacosWatch implements WatchHub.Subscription {
     private final List<NacosLayout.Target> targets;
     private final AbstractEventListener listener;
     private final List<NacosLayout.Target> subscribed = new ArrayList<>();
+    private final BooleanSupplier recovering;
     private Map<String, ServiceInstance> previous = Map.of(); // guarded by this
     private boolean closed; // guarded by this
 
     private NacosWatch(NamingService naming, String group, NacosLayout layout, UnaryOperator<List<Instance>> visible,
-                       Executor executor, String name, Consumer<List<ServiceInstance>> sink) {
+                       BooleanSupplier recovering, Executor executor, String name,
+                       Consumer<List<ServiceInstance>> sink) {
         this.naming = naming;
+        this.recovering = recovering;
         this.group = group;
         this.layout = layout;
         this.visible = visible;
@@ -68,13 +78,14 @@ final class NacosWatch implements WatchHub.Subscription {
     /**
      * Subscribes and pushes the first list.
      *
+     * @param recovering tells whether the connection is recovering, when lists must not lose instances
      * @return the open subscription
      * @throws NacosException when a subscription fails; those made are undone
      */
     static NacosWatch open(NamingService naming, String group, NacosLayout layout,
-                           UnaryOperator<List<Instance>> visible, Executor executor, String name,
-                           Consumer<List<ServiceInstance>> sink) throws NacosException {
-        NacosWatch watch = new NacosWatch(naming, group, layout, visible, executor, name, sink);
+                           UnaryOperator<List<Instance>> visible, BooleanSupplier recovering, Executor executor,
+                           String name, Consumer<List<ServiceInstance>> sink) throws NacosException {
+        NacosWatch watch = new NacosWatch(naming, group, layout, visible, recovering, executor, name, sink);
         try {
             for (NacosLayout.Target target : watch.targets) {
                 watch.subscribed.add(target); // first: a failed subscribe leaves its listener registered
@@ -88,7 +99,8 @@ final class NacosWatch implements WatchHub.Subscription {
         return watch;
     }
 
-    private synchronized void refresh() {
+    /** Reads the lists from nacos-client's cache and pushes the merged list. */
+    synchronized void refresh() {
         if (closed) {
             return;
         }
@@ -106,6 +118,13 @@ final class NacosWatch implements WatchHub.Subscription {
         List<ServiceInstance> merged = layout.merge(name, lists, previous);
         Map<String, ServiceInstance> byId = new HashMap<>();
         merged.forEach(i -> byId.put(i.id(), i));
+        if (recovering.getAsBoolean()) {
+            previous.forEach((id, last) -> {
+                if (byId.putIfAbsent(id, last) == null) {
+                    merged.add(last); // perhaps not registered again yet: kept until the grace period ends
+                }
+            });
+        }
         previous = byId;
         sink.accept(merged);
     }

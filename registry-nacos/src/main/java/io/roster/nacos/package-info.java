@@ -12,8 +12,10 @@
  * As Go Kratos writes it: each endpoint is one ephemeral instance of service {@code <name>.<scheme>}, with the
  * endpoint's ip and port, weight from metadata {@code weight} (or the {@code weight} option, 100), metadata = the
  * instance's metadata + {@code kind=<scheme>} + {@code version=<version>} + {@code roster.instance=<id>#<k>/<n>}
- * (endpoint k of n; Go ignores it). Metadata keys {@code kind}, {@code version} and {@code roster.instance} are
- * therefore reserved, and names must not end with {@code .<scheme>} of a discovery scheme.
+ * (endpoint k of n) + {@code roster.schemes=<scheme of each endpoint, in order>} (Go ignores both). Metadata keys
+ * {@code kind}, {@code version}, {@code roster.instance} and {@code roster.schemes} are therefore reserved, and
+ * names must not end with {@code .<scheme>} of a discovery scheme. A reader shows an instance with the endpoints
+ * in the schemes it reads, once all of those are visible; an endpoint in another scheme does not hide it.
  *
  * <h2>nacos-client's files and threads</h2>
  * nacos-client writes a naming cache under {@code ${user.home}/nacos/naming/<namespace>} (system property or
@@ -21,8 +23,8 @@
  * appenders writing to {@code ${user.home}/logs/nacos/naming.log} ({@code JM.LOG.PATH} replaces
  * {@code ${user.home}/logs};
  * {@code -Dnacos.logging.default.config.enabled=false} keeps nacos-client out of the logging configuration). Every
- * thread a registry's client starts ends on {@code close()}, except five event threads that nacos-client starts
- * once per JVM with its first client and shares among all of them ({@code nacos.publisher-...}); they end with the
- * JVM.
+ * thread a registry's client starts ends on {@code close()} (gRPC's shared ones a second later, also when the server
+ * stopped answering), except five event threads that nacos-client starts once per JVM with its first client and
+ * shares among all of them ({@code nacos.publisher-...}); they end with the JVM.
  */
 package io.roster.nacos;

@@ -41,8 +41,9 @@ class NacosLayoutTest {
         assertThat(http.getWeight()).isEqualTo(100.0);
         assertThat(http.getClusterName()).isEqualTo("DEFAULT");
         assertThat(http.getMetadata()).containsExactlyInAnyOrderEntriesOf(Map.of("zone", "a", "kind", "http",
-                "version", "v1", "roster.instance", "i-1#1/2"));
-        assertThat(parts.get(1).instance().getMetadata()).containsEntry("roster.instance", "i-1#2/2");
+                "version", "v1", "roster.instance", "i-1#1/2", "roster.schemes", "http,grpc"));
+        assertThat(parts.get(1).instance().getMetadata()).containsEntry("roster.instance", "i-1#2/2")
+                .containsEntry("roster.schemes", "http,grpc");
     }
 
     @Test
@@ -83,6 +84,68 @@ class NacosLayoutTest {
         assertThat(layout.merge("greeter", served(old.subList(0, 1)), previous)).as("removal under way")
                 .containsExactly(v1);
         assertThat(layout.merge("greeter", served(List.of()), previous)).isEmpty();
+    }
+
+    @Test
+    void anEndpointInASchemeTheReaderDoesNotReadNeitherHidesTheInstanceNorShows() {
+        ServiceInstance withTcp = ServiceInstance.builder().name("greeter").id("i-2").version("v1")
+                .endpoint("grpc://10.0.0.6:9000").endpoint("tcp://10.0.0.6:9100").build();
+        List<NacosLayout.Part> tcpParts = layout.parts(withTcp);
+        assertThat(tcpParts).extracting(NacosLayout.Part::service).containsExactly("greeter.grpc", "greeter.tcp");
+        // Default schemes: the reader never reads greeter.tcp, so it sees the grpc part only.
+        assertThat(layout.merge("greeter", served(tcpParts), Map.of())).containsExactly(
+                withTcp.toBuilder().endpoints(List.of(withTcp.endpoints().get(0))).build());
+
+        // A consumer of grpc only, reading an instance that also serves http.
+        NacosLayout grpcOnly = new NacosLayout("DEFAULT", 100, List.of("grpc"));
+        Map<NacosLayout.Target, List<Instance>> lists = new LinkedHashMap<>();
+        lists.put(grpcOnly.targets("greeter").get(0), List.of(layout.parts(v1).get(1).instance()));
+        assertThat(grpcOnly.merge("greeter", lists, Map.of())).containsExactly(
+                v1.toBuilder().endpoints(List.of(v1.endpoints().get(1))).build());
+        // The layout does not depend on the reader: the writer wrote the same parts for both.
+        assertThat(layout.parts(v1)).extracting(p -> p.instance().getMetadata())
+                .isEqualTo(grpcOnly.parts(v1).stream().map(p -> p.instance().getMetadata()).toList());
+
+        // Still whole only when every part the reader can see is there: the http part alone is not enough.
+        assertThat(layout.merge("greeter", served(layout.parts(v1).subList(0, 1)), Map.of())).isEmpty();
+    }
+
+    @Test
+    void partsWrittenWithoutTheirSchemesAreAllExpected() {
+        // An earlier Roster wrote no roster.schemes: every part counts, as before.
+        List<NacosLayout.Part> parts = layout.parts(v1);
+        parts.forEach(p -> p.instance().getMetadata().remove(NacosLayout.SCHEMES_KEY));
+        assertThat(layout.merge("greeter", served(parts), Map.of())).containsExactly(v1);
+        assertThat(layout.merge("greeter", served(parts.subList(1, 2)), Map.of())).isEmpty();
+    }
+
+    @Test
+    void recordsAreReadLeniently() {
+        Instance go = new Instance();
+        go.setInstanceId("go-1");
+        go.setIp("10.0.0.9");
+        go.setPort(9000);
+        Map<String, String> metadata = new HashMap<>();
+        metadata.put("version", "v1.0 beta");
+        metadata.put("", "empty key");
+        metadata.put("kind", "GRPC");
+        metadata.put("nil", null);
+        go.setMetadata(metadata);
+        Instance noPort = new Instance();
+        noPort.setInstanceId("broken");
+        noPort.setIp("10.0.0.10");
+        noPort.setPort(0);
+        Instance noIp = new Instance();
+        noIp.setInstanceId("no-ip");
+        noIp.setPort(9000);
+        NacosLayout.Target grpc = layout.targets("_private.svc").get(0);
+
+        for (int read = 0; read < 3; read++) { // logged once, skipped every time
+            assertThat(layout.merge("_private.svc", Map.of(grpc, List.of(noPort, go, noIp)), Map.of()))
+                    .containsExactly(ServiceInstance.builder().name("_private.svc").id("go-1").version("v1.0 beta")
+                            .metadata("", "empty key").metadata("nil", "").endpoint("grpc://10.0.0.9:9000")
+                            .buildLenient());
+        }
     }
 
     @Test

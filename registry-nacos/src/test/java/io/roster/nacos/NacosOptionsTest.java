@@ -4,9 +4,12 @@ import com.alibaba.nacos.api.naming.NamingService;
 import io.roster.InvalidOptionException;
 import io.roster.Registries;
 import io.roster.Registry;
+import io.roster.testkit.ThreadLeaks;
 import org.junit.jupiter.api.Test;
 
 import java.lang.reflect.Proxy;
+import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -32,11 +35,33 @@ class NacosOptionsTest {
                 .isInstanceOf(InvalidOptionException.class)
                 .satisfies(e -> assertThat(((InvalidOptionException) e).option()).isEqualTo(option)));
         assertThatThrownBy(() -> Registries.open("nacos://")).isInstanceOf(InvalidOptionException.class);
+        assertThatThrownBy(() -> Registries.open("nacos://127.0.0.1:8848?reconnectGrace=-1s"))
+                .isInstanceOfSatisfying(InvalidOptionException.class,
+                        e -> assertThat(e.option()).isEqualTo("reconnectGrace"));
         assertThatThrownBy(() -> Registries.open("nacos://127.0.0.1:8848?verify=soon"))
                 .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("verify"));
         assertThatThrownBy(() -> NacosRegistry.builder().serverAddr("127.0.0.1:8848")
                 .verifyInterval(java.time.Duration.ZERO).build())
                 .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("verify"));
+    }
+
+    @Test
+    void aPortNacosClientCannotUseIsRefusedBeforeItStarts() throws InterruptedException {
+        ThreadLeaks.Snapshot before = ThreadLeaks.snapshot();
+        // nacos-client connects to the port + 1000: above 64535 that is no port, and it would fail on its thread.
+        for (String port : List.of("99999", "64536", "0", "12345678901")) {
+            assertThatThrownBy(() -> Registries.open("nacos://127.0.0.1:" + port)).as(port)
+                    .isInstanceOfSatisfying(InvalidOptionException.class, e -> {
+                        assertThat(e.option()).isEqualTo("hosts");
+                        assertThat(e.getMessage()).contains(port);
+                    });
+        }
+        assertThatThrownBy(() -> Registries.open("nacos://127.0.0.1:8848,127.0.0.2:70000"))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("70000");
+        assertThatThrownBy(() -> NacosRegistry.builder().serverAddr("10.0.0.1:8848,10.0.0.2:99999").build())
+                .isInstanceOfSatisfying(InvalidOptionException.class,
+                        e -> assertThat(e.option()).isEqualTo("serverAddr"));
+        before.assertNoNewThreads(Duration.ofSeconds(1), t -> false); // no nacos-client was created
     }
 
     @Test

@@ -74,6 +74,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledExecutorService;
@@ -99,10 +100,10 @@ import java.util.stream.Collectors;
  * <p>Naming: {@code InstanceRequest} (register/deregister), {@code BatchInstanceRequest},
  * {@code SubscribeServiceRequest} (answered with the current {@code ServiceInfo}, then a push, as the real server
  * pushes to a new subscriber), {@code ServiceQueryRequest} (cluster and healthy-only filters) and
- * {@code ServiceListRequest}, with the server's default parameter checks on service names and metadata size
- * (1024). Changes are pushed as the server does: a {@code NotifySubscriberRequest} with the full list to each
- * subscribed connection, after a short delay that merges the changes of one service ({@link #PUSH_DELAY}); the
- * client's ack is counted. Ephemeral semantics as on Nacos 2.x/3.x: a connection
+ * {@code ServiceListRequest} (which, as on the server, still lists a service whose last instance left), with the
+ * server's default parameter checks on service names and metadata size (1024). Changes are pushed as the server
+ * does: a {@code NotifySubscriberRequest} with the full list to each subscribed connection, after the server's
+ * push delay, which merges the changes of one service ({@link #PUSH_DELAY}, 500 ms); the client's ack is counted. Ephemeral semantics as on Nacos 2.x/3.x: a connection
  * publishes at most one entry per service (a single instance or one batch); a second {@code registerInstance} or a
  * batch of the same service on the same connection replaces it; a deregister removes the connection's entry whatever
  * its ip and port; a closed connection removes everything it published and pushes the change. Instance ids are set
@@ -112,6 +113,10 @@ import java.util.stream.Collectors;
  * ({@code POST /nacos/v3/auth/user/login}, falling back to {@code /nacos/v1/auth/users/login} on 404), sends the
  * token in the {@code accessToken} header of each gRPC request, and the naming requests that a real server guards
  * with {@code @Secured} are refused with error 403 when the token is missing or wrong.
+ *
+ * <p>Faults: {@link #stop()} and {@link #restart()} lose every connection and ephemeral instance, as a crashed
+ * or restarted server does (nacos-client's redo then registers and subscribes again); {@link #hold} delays requests
+ * of one type, which the server applies late; {@link #rewrite} leaves another set behind.
  *
  * <p>Not modelled: persistent instances, clusters of servers, distro, metadata operations, fuzzy watch, TLS, push
  * retries. Unknown request types get the server's "no handler" error 302. The types received are recorded in
@@ -124,9 +129,9 @@ final class NacosStandIn implements AutoCloseable {
     static final String THREAD_PREFIX = "nacos-standin";
     /**
      * How long a push waits, merging the changes of one service, as the server's push delay task does (500 ms by
-     * default there): also what keeps a push from overtaking the answer to the subscription that caused it.
+     * default, as here): also what keeps a push from overtaking the answer to the subscription that caused it.
      */
-    static final Duration PUSH_DELAY = Duration.ofMillis(200);
+    static final Duration PUSH_DELAY = Duration.ofMillis(500);
 
     private static final Attributes.Key<String> CONNECTION_ATTR = Attributes.Key.create("connectionId");
     private static final Context.Key<String> CONNECTION = Context.key("connectionId");
@@ -143,6 +148,7 @@ final class NacosStandIn implements AutoCloseable {
     private final AtomicLong pushAcks = new AtomicLong();
     private final AtomicLong pushIds = new AtomicLong();
     private final Set<String> tokens = ConcurrentHashMap.newKeySet();
+    private final Map<String, Gate> gates = new ConcurrentHashMap<>();
 
     // Server state, guarded by this; lost on stop() as on a real restart (ephemeral data lives in memory).
     private final Map<String, Connection> connections = new HashMap<>();
@@ -231,6 +237,45 @@ final class NacosStandIn implements AutoCloseable {
         if (byConnection != null) {
             byConnection.replaceAll((connection, list) -> change.apply(list));
             changed(key);
+        }
+    }
+
+    /**
+     * Holds every request of one type, from now until the gate is released: a request stuck in the network or in
+     * the server's queue, which the server then applies late (when the client may have sent newer ones).
+     *
+     * @param type such as {@code BatchInstanceRequest}
+     * @return the gate; release it to let the held requests through
+     */
+    Gate hold(String type) {
+        Gate gate = new Gate();
+        gates.put(type, gate);
+        return gate;
+    }
+
+    /** Requests held by {@link #hold}. */
+    final class Gate {
+        private final CountDownLatch open = new CountDownLatch(1);
+        private final AtomicLong held = new AtomicLong();
+
+        private void pass() {
+            held.incrementAndGet();
+            try {
+                open.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        /** How many requests are waiting. */
+        long held() {
+            return held.get();
+        }
+
+        /** Lets the held requests through and stops holding. */
+        void release() {
+            gates.values().remove(this);
+            open.countDown();
         }
     }
 
@@ -412,6 +457,10 @@ final class NacosStandIn implements AutoCloseable {
             try {
                 Request request = (Request) GrpcUtils.parse(payload);
                 requestTypes.add(request.getClass().getSimpleName());
+                Gate gate = gates.get(request.getClass().getSimpleName());
+                if (gate != null) {
+                    gate.pass();
+                }
                 response = handle(connectionId, request);
             } catch (RuntimeException e) {
                 LOG.warn("Nacos stand-in: request failed", e);
@@ -657,10 +706,11 @@ final class NacosStandIn implements AutoCloseable {
     }
 
     private Response list(ServiceListRequest request) {
-        List<String> names = published.entrySet().stream()
-                .filter(e -> e.getKey().namespace().equals(request.getNamespace())
-                        && e.getKey().group().equals(request.getGroupName()) && !e.getValue().isEmpty())
-                .map(e -> e.getKey().service())
+        // As on the server, a service whose last instance left is still listed (until its clean-up, a minute on
+        // a real server, never here).
+        List<String> names = published.keySet().stream()
+                .filter(k -> k.namespace().equals(request.getNamespace()) && k.group().equals(request.getGroupName()))
+                .map(ServiceKey::service)
                 .sorted()
                 .collect(Collectors.toList());
         int from = Math.min(names.size(), Math.max(0, request.getPageNo() - 1) * request.getPageSize());

@@ -68,17 +68,19 @@ class NacosWireTest {
         return instance;
     }
 
-    /** What Kratos's registrar writes for one endpoint, plus Roster's one key. */
+    /** What Kratos's registrar writes for one endpoint, plus Roster's two keys. */
     private static Map<String, String> kratosMetadata(ServiceInstance instance, String scheme, String key) {
         Map<String, String> metadata = new HashMap<>(instance.metadata());
         metadata.put("kind", scheme);
         metadata.put("version", instance.version());
         metadata.put("roster.instance", key);
+        metadata.put("roster.schemes", instance.endpoints().stream().map(java.net.URI::getScheme)
+                .collect(java.util.stream.Collectors.joining(",")));
         return metadata;
     }
 
     @Test
-    void goldenRegistrationIsKratosLayoutPlusOneKey() throws Exception {
+    void goldenRegistrationIsKratosLayoutPlusTwoKeys() throws Exception {
         String service = TestInstances.serviceName("golden");
         ServiceInstance instance = ServiceInstance.builder().name(service).id("i-1").version("v1.2.3")
                 .metadata("zone", "eu-1").metadata("weight", "80")
@@ -287,5 +289,51 @@ class NacosWireTest {
         assertThat(withWs.getService(service)).containsExactly(ws);
         assertThat(withWs.getService(service + ".ws")).extracting(ServiceInstance::name)
                 .containsExactly(service + ".ws");
+    }
+
+    @Test
+    void anInstanceStaysVisibleWithTheEndpointsTheReaderReads() {
+        String service = TestInstances.serviceName("visible");
+        ServiceInstance withTcp = ServiceInstance.builder().name(service).id("tcp").version("v1")
+                .endpoint("grpc://127.0.0.1:9000").endpoint("tcp://127.0.0.1:9100").build();
+        ServiceInstance withHttp = ServiceInstance.builder().name(service).id("http").version("v1")
+                .endpoint("grpc://127.0.0.1:9001").endpoint("http://127.0.0.1:8001").build();
+        Registry writer = open("");
+        writer.register(withTcp);
+        writer.register(withHttp);
+
+        assertThat(open("").getService(service)).containsExactly(
+                withHttp, withTcp.toBuilder().endpoints(List.of(withTcp.endpoints().get(0))).build());
+        assertThat(open("?schemes=grpc").getService(service)).containsExactly(
+                withHttp.toBuilder().endpoints(List.of(withHttp.endpoints().get(0))).build(),
+                withTcp.toBuilder().endpoints(List.of(withTcp.endpoints().get(0))).build());
+        assertThat(open("?schemes=grpc,tcp,http").getService(service)).containsExactly(withHttp, withTcp);
+    }
+
+    @Test
+    void kratosAndPlainClientRecordsAreReadAsWritten() throws Exception {
+        String service = "_private." + TestInstances.serviceName("svc");
+        Instance go = plainInstance("10.1.2.4", 9000);
+        go.setClusterName("DEFAULT");
+        Map<String, String> metadata = new HashMap<>();
+        metadata.put("kind", "grpc");
+        metadata.put("version", "v1.0 beta");
+        metadata.put("", "empty key");
+        go.setMetadata(metadata);
+        plain.registerInstance(service + ".grpc", "DEFAULT_GROUP", go);
+        try {
+            String id = "10.1.2.4#9000#DEFAULT#DEFAULT_GROUP@@" + service + ".grpc";
+            ServiceInstance expected = ServiceInstance.builder().name(service).id(id).version("v1.0 beta")
+                    .metadata("", "empty key").endpoint("grpc://10.1.2.4:9000").buildLenient();
+            Registry registry = open("");
+            assertThat(registry.getService(service)).containsExactly(expected);
+            try (Watcher watcher = registry.watch(service)) {
+                Watching.awaitList(watcher, BOUND, "the record as written", list -> list.equals(List.of(expected)));
+            }
+            assertThatThrownBy(() -> registry.register(expected)).as("written strictly")
+                    .isInstanceOf(InvalidInstanceException.class);
+        } finally {
+            plain.deregisterInstance(service + ".grpc", "DEFAULT_GROUP", go);
+        }
     }
 }
