@@ -1,5 +1,6 @@
 package io.roster.select;
 
+import io.roster.InvalidOptionException;
 import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
@@ -19,6 +20,7 @@ import static io.roster.select.TestNodes.instances;
 import static io.roster.select.TestNodes.selector;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.awaitility.Awaitility.await;
 
 class SelectorTest {
@@ -148,6 +150,61 @@ class SelectorTest {
                 assertThat(thread.isAlive()).isFalse();
             }
         }
+    }
+
+    @Test
+    void watchReturnsAfterTheFirstListWaitWhenTheRegistryIsUnreachable() throws Exception {
+        HeldWatcher watcher = new HeldWatcher(SERVICE); // no first list: the backend does not answer
+        Selector selector = assertTimeoutPreemptively(Duration.ofSeconds(30), () -> Selector.builder(SERVICE, "grpc")
+                .balancer(Balancer.leastRequests()).firstListWait(Duration.ofMillis(100)).watch(watcher));
+        try {
+            assertThat(selector.nodes()).isEmpty();
+            // select() does not wait: it fails at once, saying that no list has arrived yet.
+            assertThatThrownBy(selector::select).isInstanceOf(NoAvailableInstanceException.class)
+                    .hasMessageContaining("no instance list received yet");
+            Thread thread = threadNamed("roster-select-" + SERVICE);
+            assertThat(thread).as("the selector keeps following the watcher").isNotNull();
+
+            watcher.publish(List.of(instance(1))); // the backend is back
+            await().atMost(Duration.ofSeconds(30)).until(() -> selector.nodes().size() == 1);
+            Selection picked = selector.select();
+            assertThat(picked.instance().id()).isEqualTo("i1");
+            picked.done(true);
+            selector.close();
+            thread.join(30_000);
+            assertThat(thread.isAlive()).isFalse();
+        } finally {
+            selector.close();
+        }
+    }
+
+    @Test
+    void watchWaitsForTheFirstListAtMostTheDefaultFiveSeconds() {
+        HeldWatcher watcher = new HeldWatcher(SERVICE);
+        assertThat(Selector.DEFAULT_FIRST_LIST_WAIT).isEqualTo(Duration.ofSeconds(5));
+        long start = System.nanoTime();
+        Selector selector = assertTimeoutPreemptively(Duration.ofSeconds(60),
+                () -> Selector.builder(SERVICE, "grpc").watch(watcher));
+        selector.close();
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThanOrEqualTo(Duration.ofSeconds(5));
+    }
+
+    @Test
+    void watchTakesAListTheWatcherHoldsWithoutWaiting() throws Exception {
+        HeldWatcher watcher = new HeldWatcher(SERVICE);
+        watcher.publish(List.of(instance(3)));
+        try (Selector selector = Selector.builder(SERVICE, "grpc").firstListWait(Duration.ZERO).watch(watcher)) {
+            assertThat(selector.select().instance().id()).isEqualTo("i3");
+        }
+    }
+
+    @Test
+    void firstListWaitMustBeZeroOrPositive() {
+        Selector.Builder builder = Selector.builder(SERVICE, "grpc");
+        assertThatThrownBy(() -> builder.firstListWait(Duration.ofMillis(-1)))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("firstListWait");
+        assertThatThrownBy(() -> builder.firstListWait(null)).isInstanceOf(InvalidOptionException.class)
+                .hasMessageContaining("firstListWait");
     }
 
     @Test
