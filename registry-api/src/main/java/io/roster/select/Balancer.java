@@ -26,8 +26,9 @@ public interface Balancer {
 
     /**
      * Whether the selector should maintain the nodes' load statistics for this balancer: in-flight count, latency
-     * and success rate, fed by {@link Selection#done(boolean)}. That costs a clock read, two atomic updates and one
-     * small object per pick; balancers that do not read them should leave this {@code false}.
+     * and success rate, fed by {@link Selection#done(boolean)}. That costs two atomic updates of the node per pick
+     * and, for the picks that are timed (see {@link Selection}), two clock reads; balancers that do not read them
+     * should leave this {@code false}.
      *
      * @return {@code false} by default
      */

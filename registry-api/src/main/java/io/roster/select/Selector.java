@@ -32,9 +32,10 @@ import java.util.regex.Pattern;
  *              .filter(Filter.prefer("zone", "eu-west-1a"))
  *              .balancer(Balancer.powerOfTwoChoices())
  *              .watch(watcher)) {
- *     Selection picked = selector.select();
- *     ... call picked.endpoint() ...
- *     picked.done(true);
+ *     try (Selection picked = selector.select()) {
+ *         ... call picked.endpoint() ...
+ *         picked.done(true);
+ *     }
  * }
  * }</pre>
  *
@@ -61,6 +62,8 @@ public final class Selector implements AutoCloseable {
     private final List<Filter> filters;
     private final Balancer balancer;
     private final boolean tracksLoad;
+    /** The time of untimed selections; null when the balancer does not track load. */
+    private final RecentTime recent;
 
     /** What {@link #select()} uses; replaced whole on every update. */
     private volatile Balancer.Picker picker;
@@ -82,6 +85,7 @@ public final class Selector implements AutoCloseable {
         this.filters = List.copyOf(b.filters);
         this.balancer = b.balancer;
         this.tracksLoad = balancer.tracksLoad();
+        this.recent = tracksLoad ? new RecentTime() : null;
         this.picker = unavailable("no instance list received yet");
     }
 
@@ -102,19 +106,34 @@ public final class Selector implements AutoCloseable {
      * Chooses an instance. Never blocks: before the first instance list has arrived (see
      * {@link Builder#watch(Watcher)}) it throws at once, as it does when no instance is left.
      *
-     * @return the chosen instance and endpoint; call {@link Selection#done(boolean)} when the call finishes
+     * <p>For balancers that {@linkplain Balancer#tracksLoad() track load} the selection counts as a call in flight
+     * on its node until it is done or closed: use it with try-with-resources (see {@link Selection}).
+     *
+     * @return the chosen instance and endpoint; report the call's outcome through {@link Selection#done(boolean)}
      * @throws NoAvailableInstanceException when no instance is left to choose, or no list has arrived yet; the
      *     message names the service, the scheme and the filters, and says which
      * @throws IllegalStateException when the selector is closed
      */
     public Selection select() {
-        Node node = picker.pick();
+        Balancer.Picker p = picker;
         if (!tracksLoad) {
-            return node.untracked;
+            return p.pick().untracked;
         }
-        long now = System.nanoTime();
-        node.stats.begin(now);
-        return new Selection(node, now);
+        Node node = p instanceof TwoChoicePicker ? ((TwoChoicePicker) p).pick(recent.get()) : p.pick();
+        return Selection.open(node, recent);
+    }
+
+    /**
+     * Chooses a node without starting a call on it: for integrations that keep each call's state themselves and
+     * report it through {@link Node#callStarted()} and {@link Node#callFinished(long, boolean)}, so that nothing
+     * is allocated per call whatever the balancer. Everyone else calls {@link #select()}.
+     *
+     * @return the chosen node
+     * @throws NoAvailableInstanceException as {@link #select()}
+     * @throws IllegalStateException when the selector is closed
+     */
+    public Node pick() {
+        return picker.pick();
     }
 
     /**
@@ -129,9 +148,9 @@ public final class Selector implements AutoCloseable {
             if (closed) {
                 return;
             }
-            long now = System.nanoTime();
-            // A new node counts as picked long ago, so that the power-of-two-choices balancer tries it soon.
-            long neverPicked = now - PowerOfTwoChoicesBalancer.FORCE_PICK_NANOS - 1;
+            // A new node counts as picked very long ago, so that the power-of-two-choices balancer tries it at the
+            // next pick that draws it, even when that pick's time is a thread's last clock read from before now.
+            long neverPicked = System.nanoTime() - (1L << 60);
             List<ServiceInstance> candidates = new ArrayList<>(instances.size());
             Map<String, NodeStats> nextStats = new HashMap<>(instances.size() * 2);
             for (ServiceInstance instance : instances) {
