@@ -48,6 +48,9 @@ public interface Balancer {
     /**
      * Round-robin over the candidates in list order. Each selector starts at a random position, so that clients
      * started together do not all call the same instance first; the rotation continues across list updates.
+     * Threads rotate on a few striped counters rather than one, so that they do not contend for it: one thread
+     * alone sees strict round-robin, and over any run of picks no node is more than a few picks (one per counter
+     * in use) from its fair share.
      *
      * @return a lock-free round-robin balancer
      */
