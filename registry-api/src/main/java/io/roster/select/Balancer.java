@@ -62,9 +62,10 @@ public interface Balancer {
      * nginx's smooth weighted round-robin (Kratos's {@code wrr}), weights from the {@value Node#WEIGHT_KEY}
      * metadata. Over every run of picks each node gets its share of the total weight, interleaved (weights 5, 1, 1
      * give a a b a c a a). Nodes of weight 0 are never picked while another node has a positive weight; when all
-     * weights are 0 all nodes count equally. Each node's current weight carries over list updates.
+     * weights are 0 all nodes count equally. Each node's current weight carries over list updates. The picks are
+     * exactly nginx's, at a cost that grows with the number of distinct weights rather than the number of nodes.
      *
-     * @return a weighted round-robin balancer; each pick takes a short lock (see {@code docs/benchmarks.md})
+     * @return a weighted round-robin balancer; each pick takes a short lock
      */
     static Balancer weightedRoundRobin() {
         return WeightedRoundRobinBalancer.INSTANCE;
