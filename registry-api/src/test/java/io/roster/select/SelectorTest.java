@@ -5,6 +5,7 @@ import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
+import io.roster.spi.WatchHub;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -12,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static io.roster.select.TestNodes.SERVICE;
 import static io.roster.select.TestNodes.count;
@@ -152,9 +154,36 @@ class SelectorTest {
         }
     }
 
+    /**
+     * A backend's watch as every backend builds it ({@link WatchHub}), whose source has not answered yet: the
+     * registry is unreachable, so the watcher has no first list until the test pushes one through {@link #sink}.
+     */
+    private static final class UnreachableBackend implements AutoCloseable {
+        private final AtomicReference<WatchHub.Sink> sink = new AtomicReference<>();
+        private final WatchHub hub = new WatchHub((service, s) -> {
+            sink.set(s);
+            return () -> { };
+        });
+
+        Watcher watch() {
+            return hub.watch(SERVICE);
+        }
+
+        /** The backend is back and answers with this list. */
+        void answer(List<ServiceInstance> list) {
+            sink.get().accept(list);
+        }
+
+        @Override
+        public void close() {
+            hub.close();
+        }
+    }
+
     @Test
     void watchReturnsAfterTheFirstListWaitWhenTheRegistryIsUnreachable() throws Exception {
-        HeldWatcher watcher = new HeldWatcher(SERVICE); // no first list: the backend does not answer
+        UnreachableBackend backend = new UnreachableBackend();
+        Watcher watcher = backend.watch();
         Selector selector = assertTimeoutPreemptively(Duration.ofSeconds(30), () -> Selector.builder(SERVICE, "grpc")
                 .balancer(Balancer.leastRequests()).firstListWait(Duration.ofMillis(100)).watch(watcher));
         try {
@@ -165,7 +194,7 @@ class SelectorTest {
             Thread thread = threadNamed("roster-select-" + SERVICE);
             assertThat(thread).as("the selector keeps following the watcher").isNotNull();
 
-            watcher.publish(List.of(instance(1))); // the backend is back
+            backend.answer(List.of(instance(1)));
             await().atMost(Duration.ofSeconds(30)).until(() -> selector.nodes().size() == 1);
             Selection picked = selector.select();
             assertThat(picked.instance().id()).isEqualTo("i1");
@@ -175,26 +204,31 @@ class SelectorTest {
             assertThat(thread.isAlive()).isFalse();
         } finally {
             selector.close();
+            backend.close();
         }
     }
 
     @Test
     void watchWaitsForTheFirstListAtMostTheDefaultFiveSeconds() {
-        HeldWatcher watcher = new HeldWatcher(SERVICE);
+        UnreachableBackend backend = new UnreachableBackend();
+        Watcher watcher = backend.watch();
         assertThat(Selector.DEFAULT_FIRST_LIST_WAIT).isEqualTo(Duration.ofSeconds(5));
         long start = System.nanoTime();
         Selector selector = assertTimeoutPreemptively(Duration.ofSeconds(60),
                 () -> Selector.builder(SERVICE, "grpc").watch(watcher));
         selector.close();
+        backend.close();
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThanOrEqualTo(Duration.ofSeconds(5));
     }
 
     @Test
     void watchTakesAListTheWatcherHoldsWithoutWaiting() throws Exception {
-        HeldWatcher watcher = new HeldWatcher(SERVICE);
-        watcher.publish(List.of(instance(3)));
-        try (Selector selector = Selector.builder(SERVICE, "grpc").firstListWait(Duration.ZERO).watch(watcher)) {
-            assertThat(selector.select().instance().id()).isEqualTo("i3");
+        try (UnreachableBackend backend = new UnreachableBackend();
+             Watcher watcher = backend.watch()) {
+            backend.answer(List.of(instance(3)));
+            try (Selector selector = Selector.builder(SERVICE, "grpc").firstListWait(Duration.ZERO).watch(watcher)) {
+                assertThat(selector.select().instance().id()).isEqualTo("i3");
+            }
         }
     }
 
