@@ -1,14 +1,19 @@
 package io.roster.select;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledForJreRange;
+import org.junit.jupiter.api.condition.JRE;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -19,6 +24,7 @@ import static io.roster.select.TestNodes.instances;
 import static io.roster.select.TestNodes.selector;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.fail;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
 /** The life of a {@link Selection}: done, close, try-with-resources, reuse, timing. */
@@ -88,27 +94,41 @@ class SelectionTest {
     @ParameterizedTest
     @MethodSource("tracking")
     void anExceptionBetweenSelectAndDoneDoesNotStarveTheNode(Balancer balancer) {
-        Selector selector = selector(balancer, instances(3));
-        Map<String, Integer> counts = new HashMap<>();
-        int thrown = 0;
-        for (int i = 0; i < 3_000; i++) {
-            try (Selection picked = selector.select()) {
-                String id = picked.instance().id();
-                counts.merge(id, 1, Integer::sum);
-                if (id.equals("i1") && counts.get(id) == 10) {
-                    throw new IllegalStateException("the call failed before done()");
+        // P2C also scores the failure itself: a lower success rate and the failed call's latency, weighted by the
+        // time since the node's previous completion. A stall of the test thread of some 20 ms just there (a loaded
+        // machine) makes the node score worse than the others for a few seconds, as it should. Such a run proves
+        // nothing either way, so it is run again; it takes such a stall in each of five runs to fail.
+        for (int run = 0; run < 5; run++) {
+            Selector selector = selector(balancer, instances(3));
+            Map<String, Integer> counts = new HashMap<>();
+            boolean failureAloneMadeItWorse = false;
+            int thrown = 0;
+            for (int i = 0; i < 3_000; i++) {
+                try (Selection picked = selector.select()) {
+                    String id = picked.instance().id();
+                    counts.merge(id, 1, Integer::sum);
+                    if (id.equals("i1") && counts.get(id) == 10) {
+                        throw new IllegalStateException("the call failed before done()");
+                    }
+                    // i1 is the fastest node, so P2C prefers it: it wins every draw it is in (two in three).
+                    picked.done(Duration.ofNanos(id.equals("i1") ? 200_000 : 1_000_000), true);
+                } catch (IllegalStateException e) {
+                    thrown++;
+                    failureAloneMadeItWorse = selector.nodes().get(1).stats.cost()
+                            >= selector.nodes().get(0).stats.cost();
                 }
-                // i1 is the fastest node, so P2C prefers it: it wins every draw it is in (two in three).
-                picked.done(Duration.ofNanos(id.equals("i1") ? 200_000 : 1_000_000), true);
-            } catch (IllegalStateException e) {
-                thrown++;
             }
+            assertThat(thrown).isEqualTo(1);
+            assertThat(selector.nodes().get(1).inFlight()).isZero();
+            if (balancer == Balancer.powerOfTwoChoices() && failureAloneMadeItWorse) {
+                continue; // stalled just before the failure: see above
+            }
+            // Its share is 1 000 under least-requests and 2 000 under P2C; with a call stuck in flight, it would
+            // lose every draw after its 10th pick (least-requests: more in flight; P2C: half the score).
+            assertThat(counts.get("i1")).isGreaterThan(600);
+            return;
         }
-        assertThat(thrown).isEqualTo(1);
-        assertThat(selector.nodes().get(1).inFlight()).isZero();
-        // Its share is 1 000 under least-requests and 2 000 under P2C; with a call stuck in flight, it would lose
-        // every draw after its 10th pick (least-requests: more in flight; P2C: half the score of the others).
-        assertThat(counts.get("i1")).isGreaterThan(600);
+        fail("the test thread stalled right before the failure in each of five runs");
     }
 
     @Test
@@ -184,6 +204,31 @@ class SelectionTest {
                 }
                 outer.done(true);
             }
+        }
+    }
+
+    /** Java 21+: virtual threads get a new selection per pick (no pool), and everything else works the same. */
+    @Test
+    @EnabledForJreRange(min = JRE.JAVA_21)
+    void virtualThreadsGetNoPool() throws Exception {
+        Selector selector = selector(Balancer.leastRequests(), instances(3));
+        Set<Selection> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        Runnable picks = () -> {
+            for (int i = 0; i < 100; i++) {
+                try (Selection picked = selector.select()) {
+                    seen.add(picked);
+                    picked.done(true);
+                }
+            }
+        };
+        Object builder = Thread.class.getMethod("ofVirtual").invoke(null);
+        Thread thread = (Thread) Class.forName("java.lang.Thread$Builder").getMethod("start", Runnable.class)
+                .invoke(builder, picks);
+        thread.join(30_000);
+        assertThat(thread.isAlive()).isFalse();
+        assertThat(seen).hasSize(100);
+        for (Node node : selector.nodes()) {
+            assertThat(node.inFlight()).isZero();
         }
     }
 
