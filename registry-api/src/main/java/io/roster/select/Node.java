@@ -131,8 +131,8 @@ public final class Node {
     }
 
     /**
-     * Returns when this node was last picked. An untimed selection (see {@link Selection}) records the selector's
-     * last clock read instead of reading the clock, which lags by a few selections at most while calls are fast.
+     * Returns when this node was last picked. An untimed selection (see {@link Selection}) records the time of the
+     * selector's latest timed selection instead of reading the clock: behind by the time of a few selections.
      *
      * @return a {@link System#nanoTime()} value; for a node never picked, one so far in the past that
      *     {@link Balancer#powerOfTwoChoices()} tries it the next time it draws it

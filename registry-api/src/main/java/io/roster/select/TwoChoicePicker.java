@@ -6,7 +6,7 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Base of the power-of-two-choices pickers: draws two distinct nodes uniformly (Stork may draw the same node twice
  * and compare it with itself) and lets the subclass choose between them. {@link Selector#select()} passes the
- * time it read for the selection anyway, so that a picker that needs the time reads no clock of its own.
+ * selector's recent time ({@link RecentTime}), so that a picker that needs the time reads no clock of its own.
  */
 abstract class TwoChoicePicker implements Balancer.Picker {
     private final Node[] nodes;
