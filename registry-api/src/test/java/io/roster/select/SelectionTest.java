@@ -39,11 +39,15 @@ class SelectionTest {
                 Balancer.powerOfTwoChoices(), Balancer.leastRequests());
     }
 
+    /** A selection of the only node of a new selector. */
+    private static Selection selectOnly(Balancer balancer) {
+        return selector(balancer, List.of(instance(0))).select();
+    }
+
     @ParameterizedTest
     @MethodSource("tracking")
     void closeWithoutDoneReportsAFailedCall(Balancer balancer) {
-        Selector selector = selector(balancer, List.of(instance(0)));
-        Selection picked = selector.select();
+        Selection picked = selectOnly(balancer);
         Node node = picked.node();
         assertThat(node.inFlight()).isEqualTo(1);
 
@@ -57,9 +61,8 @@ class SelectionTest {
     @ParameterizedTest
     @MethodSource("tracking")
     void closeAfterDoneReportsNothing(Balancer balancer) {
-        Selector selector = selector(balancer, List.of(instance(0)));
         Node node;
-        try (Selection picked = selector.select()) {
+        try (Selection picked = selectOnly(balancer)) {
             node = picked.node();
             picked.done(Duration.ofMillis(3), true);
         }
@@ -71,8 +74,7 @@ class SelectionTest {
     @ParameterizedTest
     @MethodSource("tracking")
     void closeIsIdempotentAndDoneAfterCloseIsIgnored(Balancer balancer) {
-        Selector selector = selector(balancer, List.of(instance(0)));
-        Selection picked = selector.select();
+        Selection picked = selectOnly(balancer);
         Node node = picked.node();
         picked.close();
         double afterClose = node.successRate();
