@@ -18,6 +18,7 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Threads;
+import org.openjdk.jmh.infra.Blackhole;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -75,31 +76,31 @@ public class StorkSelectBenchmark {
     /**
      * One pick and its completion, on one thread.
      *
-     * @return the instance, so that the pick is not optimised away
+     * @param blackhole takes the instance, so that the pick is not optimised away
      */
     @Benchmark
     @Threads(1)
-    public ServiceInstance oneThread() {
-        return pickAndComplete();
+    public void oneThread(Blackhole blackhole) {
+        pickAndComplete(blackhole);
     }
 
     /**
      * One pick and its completion, on each of two threads sharing the load balancer.
      *
-     * @return the instance, so that the pick is not optimised away
+     * @param blackhole takes the instance, so that the pick is not optimised away
      */
     @Benchmark
     @Threads(2)
-    public ServiceInstance twoThreads() {
-        return pickAndComplete();
+    public void twoThreads(Blackhole blackhole) {
+        pickAndComplete(blackhole);
     }
 
-    private ServiceInstance pickAndComplete() {
+    private void pickAndComplete(Blackhole blackhole) {
         ServiceInstance instance = loadBalancer.selectServiceInstance(list);
         if (instance.gatherStatistics()) {
             instance.recordStart(true);
             instance.recordEnd(null);
         }
-        return instance;
+        blackhole.consume(instance);
     }
 }

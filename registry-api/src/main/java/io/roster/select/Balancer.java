@@ -26,8 +26,9 @@ public interface Balancer {
 
     /**
      * Whether the selector should maintain the nodes' load statistics for this balancer: in-flight count, latency
-     * and success rate, fed by {@link Selection#done(boolean)}. That costs a clock read, two atomic updates and one
-     * small object per pick; balancers that do not read them should leave this {@code false}.
+     * and success rate, fed by {@link Selection#done(boolean)}. That costs two atomic updates of the node per pick
+     * and, for the picks that are timed (see {@link Selection}), two clock reads; balancers that do not read them
+     * should leave this {@code false}.
      *
      * @return {@code false} by default
      */
@@ -47,6 +48,9 @@ public interface Balancer {
     /**
      * Round-robin over the candidates in list order. Each selector starts at a random position, so that clients
      * started together do not all call the same instance first; the rotation continues across list updates.
+     * Threads rotate on a few striped counters rather than one, so that they do not contend for it: one thread
+     * alone sees strict round-robin, and over any run of picks no node is more than a few picks (one per counter
+     * in use) from its fair share.
      *
      * @return a lock-free round-robin balancer
      */
@@ -58,9 +62,10 @@ public interface Balancer {
      * nginx's smooth weighted round-robin (Kratos's {@code wrr}), weights from the {@value Node#WEIGHT_KEY}
      * metadata. Over every run of picks each node gets its share of the total weight, interleaved (weights 5, 1, 1
      * give a a b a c a a). Nodes of weight 0 are never picked while another node has a positive weight; when all
-     * weights are 0 all nodes count equally. Each node's current weight carries over list updates.
+     * weights are 0 all nodes count equally. Each node's current weight carries over list updates. The picks are
+     * exactly nginx's, at a cost that grows with the number of distinct weights rather than the number of nodes.
      *
-     * @return a weighted round-robin balancer; each pick takes a short lock (see {@code docs/benchmarks.md})
+     * @return a weighted round-robin balancer; each pick takes a short lock
      */
     static Balancer weightedRoundRobin() {
         return WeightedRoundRobinBalancer.INSTANCE;

@@ -13,8 +13,8 @@ final class LeastRequestsBalancer implements Balancer {
     public Picker picker(List<Node> nodes, Picker previous) {
         return new TwoChoicePicker(nodes) {
             @Override
-            Node choose(Node first, Node second) {
-                return second.stats.inFlight() < first.stats.inFlight() ? second : first;
+            boolean choose(NodeStats first, NodeStats second, long now) {
+                return second.inFlight() < first.inFlight();
             }
         };
     }

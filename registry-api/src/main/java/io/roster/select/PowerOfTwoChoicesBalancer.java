@@ -8,19 +8,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>Not carried over from Kratos: its ring of in-flight start times that predicts a slow node before its calls
  * complete. It costs a lock per pick; a node whose calls hang still loses through its growing in-flight count.
+ *
+ * <p>Per pick: two random draws, two products compared ({@link NodeStats#cost()} is kept by each completion, so
+ * no square root or division is computed here) and no clock read of its own (the selector passes a recent time).
  */
 final class PowerOfTwoChoicesBalancer implements Balancer {
     static final PowerOfTwoChoicesBalancer INSTANCE = new PowerOfTwoChoicesBalancer();
 
     /** A loser not picked for this long is picked once anyway (Kratos's {@code forcePick}). */
     static final long FORCE_PICK_NANOS = 3_000_000_000L;
-    /** Added to every latency, to blur the gap between zones (Kratos). */
-    private static final double LATENCY_FLOOR_NANOS = 5_000_000;
-    /**
-     * The load factor of a node without a completed call: Kratos's penalty, sqrt of a 10 s latency, so that a new
-     * node is tried through the forced pick rather than flooded.
-     */
-    private static final double NO_SAMPLE_LOAD = 100_000;
 
     private PowerOfTwoChoicesBalancer() {
     }
@@ -40,11 +36,13 @@ final class PowerOfTwoChoicesBalancer implements Balancer {
         return "power-of-two-choices";
     }
 
-    /** Higher is better: success rate over load. */
-    static double score(NodeStats stats) {
-        long latency = stats.latencyNanos();
-        double load = latency == 0 ? NO_SAMPLE_LOAD : Math.sqrt(latency + LATENCY_FLOOR_NANOS);
-        return stats.success() / (load * (stats.inFlight() + 1));
+    /**
+     * Whether {@code b} scores better than {@code a}, Kratos's score being success rate / (load &times;
+     * (in-flight + 1)) with load = sqrt(latency + 5 ms): compared as {@code cost * (in-flight + 1)}, the inverse.
+     * A node whose recent calls all failed has an infinite cost and never scores better.
+     */
+    static boolean better(NodeStats b, NodeStats a) {
+        return b.cost() * (b.inFlight() + 1) < a.cost() * (a.inFlight() + 1);
     }
 
     private static final class EwmaPicker extends TwoChoicePicker {
@@ -56,19 +54,19 @@ final class PowerOfTwoChoicesBalancer implements Balancer {
         }
 
         @Override
-        Node choose(Node first, Node second) {
-            Node winner = first;
-            Node loser = second;
-            if (score(second.stats) > score(first.stats)) {
-                winner = second;
-                loser = first;
-            }
-            boolean stale = System.nanoTime() - loser.stats.lastPickNanos() > FORCE_PICK_NANOS;
-            if (stale && forcing.compareAndSet(false, true)) {
-                winner = loser;
+        public Node pick() {
+            return pick(System.nanoTime());
+        }
+
+        @Override
+        boolean choose(NodeStats first, NodeStats second, long now) {
+            boolean takeSecond = better(second, first);
+            NodeStats loser = takeSecond ? first : second;
+            if (now - loser.lastPickNanos() > FORCE_PICK_NANOS && forcing.compareAndSet(false, true)) {
+                takeSecond = !takeSecond;
                 forcing.set(false);
             }
-            return winner;
+            return takeSecond;
         }
     }
 }

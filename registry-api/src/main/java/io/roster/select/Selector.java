@@ -1,5 +1,6 @@
 package io.roster.select;
 
+import io.roster.InvalidOptionException;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.WatcherClosedException;
@@ -7,6 +8,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.net.URI;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -30,22 +32,28 @@ import java.util.regex.Pattern;
  *              .filter(Filter.prefer("zone", "eu-west-1a"))
  *              .balancer(Balancer.powerOfTwoChoices())
  *              .watch(watcher)) {
- *     Selection picked = selector.select();
- *     ... call picked.endpoint() ...
- *     picked.done(true);
+ *     try (Selection picked = selector.select()) {
+ *         ... call picked.endpoint() ...
+ *         picked.done(true);
+ *     }
  * }
  * }</pre>
  *
  * <p>A selector is fed either by a {@link Watcher} ({@link Builder#watch(Watcher)}: a daemon thread named
  * {@code roster-select-<service>} applies each new list until {@link #close()}) or by the caller through
- * {@link #update(List)}. Each list builds one immutable picker; {@link #select()} only reads it, so selecting is
- * lock-free (for the weighted round-robin balancer, see its notes) and never waits for an update. Node statistics
+ * {@link #update(List)}. Until the first list has arrived, {@link #select()} throws
+ * {@link NoAvailableInstanceException} saying so. Each list builds one immutable picker; {@link #select()} only
+ * reads it, so selecting is lock-free (for the weighted round-robin balancer, see its notes) and never waits for
+ * an update. Node statistics
  * and balancer state are keyed by instance identity and survive updates for the instances still listed.
  *
  * <p>Thread-safe. {@code select()} never blocks and never returns an instance that had left the list before the
  * call began.
  */
 public final class Selector implements AutoCloseable {
+    /** How long {@link Builder#watch(Watcher)} waits for the watcher's first list unless told otherwise. */
+    public static final Duration DEFAULT_FIRST_LIST_WAIT = Duration.ofSeconds(5);
+
     private static final Logger log = LoggerFactory.getLogger(Selector.class);
     private static final Pattern SCHEME = Pattern.compile("[a-z][a-z0-9+.-]*");
 
@@ -54,6 +62,8 @@ public final class Selector implements AutoCloseable {
     private final List<Filter> filters;
     private final Balancer balancer;
     private final boolean tracksLoad;
+    /** The time of untimed selections; null when the balancer does not track load. */
+    private final RecentTime recent;
 
     /** What {@link #select()} uses; replaced whole on every update. */
     private volatile Balancer.Picker picker;
@@ -75,6 +85,7 @@ public final class Selector implements AutoCloseable {
         this.filters = List.copyOf(b.filters);
         this.balancer = b.balancer;
         this.tracksLoad = balancer.tracksLoad();
+        this.recent = tracksLoad ? new RecentTime() : null;
         this.picker = unavailable("no instance list received yet");
     }
 
@@ -92,21 +103,37 @@ public final class Selector implements AutoCloseable {
     }
 
     /**
-     * Chooses an instance.
+     * Chooses an instance. Never blocks: before the first instance list has arrived (see
+     * {@link Builder#watch(Watcher)}) it throws at once, as it does when no instance is left.
      *
-     * @return the chosen instance and endpoint; call {@link Selection#done(boolean)} when the call finishes
-     * @throws NoAvailableInstanceException when no instance is left to choose, naming the service, the scheme
-     *     and the filters
+     * <p>For balancers that {@linkplain Balancer#tracksLoad() track load} the selection counts as a call in flight
+     * on its node until it is done or closed: use it with try-with-resources (see {@link Selection}).
+     *
+     * @return the chosen instance and endpoint; report the call's outcome through {@link Selection#done(boolean)}
+     * @throws NoAvailableInstanceException when no instance is left to choose, or no list has arrived yet; the
+     *     message names the service, the scheme and the filters, and says which
      * @throws IllegalStateException when the selector is closed
      */
     public Selection select() {
-        Node node = picker.pick();
+        Balancer.Picker p = picker;
         if (!tracksLoad) {
-            return node.untracked;
+            return p.pick().untracked;
         }
-        long now = System.nanoTime();
-        node.stats.begin(now);
-        return new Selection(node, now);
+        Node node = p instanceof TwoChoicePicker ? ((TwoChoicePicker) p).pick(recent.get()) : p.pick();
+        return Selection.open(node, recent);
+    }
+
+    /**
+     * Chooses a node without starting a call on it: for integrations that keep each call's state themselves and
+     * report it through {@link Node#callStarted()} and {@link Node#callFinished(long, boolean)}, so that nothing
+     * is allocated per call whatever the balancer. Everyone else calls {@link #select()}.
+     *
+     * @return the chosen node
+     * @throws NoAvailableInstanceException as {@link #select()}
+     * @throws IllegalStateException when the selector is closed
+     */
+    public Node pick() {
+        return picker.pick();
     }
 
     /**
@@ -121,9 +148,9 @@ public final class Selector implements AutoCloseable {
             if (closed) {
                 return;
             }
-            long now = System.nanoTime();
-            // A new node counts as picked long ago, so that the power-of-two-choices balancer tries it soon.
-            long neverPicked = now - PowerOfTwoChoicesBalancer.FORCE_PICK_NANOS - 1;
+            // A new node counts as picked very long ago, so that the power-of-two-choices balancer tries it at the
+            // next pick that draws it, even when that pick's time is a thread's last clock read from before now.
+            long neverPicked = System.nanoTime() - (1L << 60);
             List<ServiceInstance> candidates = new ArrayList<>(instances.size());
             Map<String, NodeStats> nextStats = new HashMap<>(instances.size() * 2);
             for (ServiceInstance instance : instances) {
@@ -239,8 +266,8 @@ public final class Selector implements AutoCloseable {
         };
     }
 
-    private void follow(Watcher watcher) {
-        Thread thread = new Thread(() -> run(watcher), "roster-select-" + service);
+    private void follow(Watcher watcher, boolean waitingForFirst) {
+        Thread thread = new Thread(() -> run(watcher, waitingForFirst), "roster-select-" + service);
         thread.setDaemon(true);
         synchronized (updateLock) {
             if (closed) {
@@ -251,7 +278,8 @@ public final class Selector implements AutoCloseable {
         }
     }
 
-    private void run(Watcher watcher) {
+    private void run(Watcher watcher, boolean waitingForFirst) {
+        boolean late = waitingForFirst;
         try {
             while (!Thread.currentThread().isInterrupted()) {
                 List<ServiceInstance> list = watcher.next();
@@ -259,6 +287,11 @@ public final class Selector implements AutoCloseable {
                     update(list);
                 } catch (RuntimeException e) {
                     log.warn("Selector of service '{}' keeps its previous list: applying a new one failed", service, e);
+                }
+                if (late) {
+                    late = false;
+                    log.info("Selector of service '{}' got its first instance list ({} instance(s))", service,
+                            list.size());
                 }
             }
         } catch (InterruptedException e) {
@@ -276,6 +309,7 @@ public final class Selector implements AutoCloseable {
         private final String scheme;
         private final List<Filter> filters = new ArrayList<>();
         private Balancer balancer = Balancer.roundRobin();
+        private Duration firstListWait = DEFAULT_FIRST_LIST_WAIT;
 
         private Builder(String service, String scheme) {
             this.service = ServiceInstance.requireValidName(service);
@@ -310,6 +344,23 @@ public final class Selector implements AutoCloseable {
         }
 
         /**
+         * Sets how long {@link #watch(Watcher)} waits for the watcher's first list before it returns without one.
+         *
+         * @param wait at least zero (zero: do not wait, only take a list the watcher already holds);
+         *     {@link Selector#DEFAULT_FIRST_LIST_WAIT} when unset
+         * @return this builder
+         * @throws InvalidOptionException when {@code wait} is null or negative
+         */
+        public Builder firstListWait(Duration wait) {
+            if (wait == null || wait.isNegative()) {
+                throw new InvalidOptionException("firstListWait",
+                        "firstListWait must be zero or positive (was " + wait + ")");
+            }
+            this.firstListWait = wait;
+            return this;
+        }
+
+        /**
          * Builds a selector fed by {@link Selector#update(List)}; until the first update, {@code select()} throws
          * {@link NoAvailableInstanceException}.
          *
@@ -320,25 +371,43 @@ public final class Selector implements AutoCloseable {
         }
 
         /**
-         * Builds a selector that follows a watcher: it applies the watcher's first list before returning (a
-         * watcher returns it promptly, even when empty), then each later list on a daemon thread named
-         * {@code roster-select-<service>}, until the selector or the watcher is closed.
+         * Builds a selector that follows a watcher: each list the watcher delivers is applied on a daemon thread
+         * named {@code roster-select-<service>}, until the selector or the watcher is closed.
+         *
+         * <p>This waits up to {@link #firstListWait(Duration)} ({@link Selector#DEFAULT_FIRST_LIST_WAIT}, 5 s,
+         * unless set) for the watcher's first list and applies it before returning: a reachable backend answers
+         * well within that, so the selector can select at once. When the backend is unreachable at start-up the
+         * watcher has no list to give; then this returns after the wait, logs a warning, and the selector takes
+         * the first list whenever it arrives.
+         *
+         * <p>Until then {@link Selector#select()} throws {@link NoAvailableInstanceException} at once, saying that
+         * no list has arrived yet. It does not wait: a caller on a request path should fail or fall back quickly
+         * rather than hang on discovery, a waiting selector would pile up blocked threads during an outage, and a
+         * caller that wants to wait longer at start-up says so here, once. A caller that must not start without
+         * instances checks {@link Selector#nodes()} after this returns.
          *
          * @param watcher a watcher of this builder's service, used by this selector only; closing the selector
          *     does not close it
-         * @return the selector, already holding the current list
+         * @return the selector, holding the current list unless none arrived within the wait
          * @throws IllegalArgumentException when the watcher follows another service
          * @throws io.roster.WatcherClosedException when the watcher is closed
          * @throws InterruptedException when interrupted while waiting for the first list
          */
         public Selector watch(Watcher watcher) throws InterruptedException {
+            Objects.requireNonNull(watcher, "watcher");
             if (!watcher.service().equals(service)) {
                 throw new IllegalArgumentException("the watcher follows service '" + watcher.service()
                         + "', not '" + service + "'");
             }
             Selector selector = build();
-            selector.update(watcher.next());
-            selector.follow(watcher);
+            Optional<List<ServiceInstance>> first = watcher.next(firstListWait);
+            if (first.isPresent()) {
+                selector.update(first.get());
+            } else {
+                log.warn("Selector of service '{}' got no instance list within {} (is the registry reachable?); "
+                        + "select() fails until the list arrives", service, firstListWait);
+            }
+            selector.follow(watcher, first.isEmpty());
             return selector;
         }
     }

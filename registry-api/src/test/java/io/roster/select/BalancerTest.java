@@ -5,8 +5,14 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import static io.roster.select.TestNodes.count;
 import static io.roster.select.TestNodes.instance;
@@ -50,6 +56,48 @@ class BalancerTest {
 
         selector.update(instances(3)); // an equal list: a fresh random start would repeat ids or skip some
         assertThat(sequence(selector, 3)).containsExactly("i" + (last + 1) % 3, "i" + (last + 2) % 3, "i" + last);
+    }
+
+    @Test
+    void roundRobinStaysFairAcrossThreads() throws Exception {
+        // Each thread uses one of the striped counters, each an exact rotation: over any run, a node's count is
+        // its fair share plus or minus one per counter in use.
+        Selector selector = selector(Balancer.roundRobin(), instances(10));
+        int threads = 4;
+        int picks = 25_000;
+        CyclicBarrier start = new CyclicBarrier(threads);
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        Map<String, Integer> counts = new HashMap<>();
+        try {
+            List<Future<Map<String, Integer>>> results = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                results.add(pool.submit(() -> {
+                    start.await();
+                    Map<String, Integer> mine = new HashMap<>();
+                    for (int i = 0; i < picks; i++) {
+                        mine.merge(selector.select().instance().id(), 1, Integer::sum);
+                    }
+                    return mine;
+                }));
+            }
+            for (Future<Map<String, Integer>> result : results) {
+                result.get(60, TimeUnit.SECONDS).forEach((id, n) -> counts.merge(id, n, Integer::sum));
+            }
+        } finally {
+            pool.shutdownNow();
+            assertThat(pool.awaitTermination(30, TimeUnit.SECONDS)).isTrue();
+        }
+        assertThat(counts).hasSize(10);
+        counts.forEach((id, n) -> assertThat(n).as(id).isBetween(10_000 - threads, 10_000 + threads));
+    }
+
+    @Test
+    void roundRobinUsesTwoCountersPerProcessorUpToThirtyTwo() {
+        assertThat(RoundRobinBalancer.Counters.stripes(1)).isEqualTo(2);
+        assertThat(RoundRobinBalancer.Counters.stripes(2)).isEqualTo(4);
+        assertThat(RoundRobinBalancer.Counters.stripes(3)).isEqualTo(8);
+        assertThat(RoundRobinBalancer.Counters.stripes(16)).isEqualTo(32);
+        assertThat(RoundRobinBalancer.Counters.stripes(96)).isEqualTo(32);
     }
 
     @Test
@@ -109,7 +157,7 @@ class BalancerTest {
     void leastRequestsAvoidsANodeWithCallsInFlight() {
         Selector selector = selector(Balancer.leastRequests(), instances(3));
         List<Selection> open = new ArrayList<>();
-        Map<String, Integer> counts = new java.util.HashMap<>();
+        Map<String, Integer> counts = new HashMap<>();
         for (int i = 0; i < 3_000; i++) {
             Selection s = selector.select();
             counts.merge(s.instance().id(), 1, Integer::sum);

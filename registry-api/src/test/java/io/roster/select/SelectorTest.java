@@ -1,9 +1,11 @@
 package io.roster.select;
 
+import io.roster.InvalidOptionException;
 import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
+import io.roster.spi.WatchHub;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -11,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static io.roster.select.TestNodes.SERVICE;
 import static io.roster.select.TestNodes.count;
@@ -19,6 +22,7 @@ import static io.roster.select.TestNodes.instances;
 import static io.roster.select.TestNodes.selector;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.awaitility.Awaitility.await;
 
 class SelectorTest {
@@ -148,6 +152,93 @@ class SelectorTest {
                 assertThat(thread.isAlive()).isFalse();
             }
         }
+    }
+
+    /**
+     * A backend's watch as every backend builds it ({@link WatchHub}), whose source has not answered yet: the
+     * registry is unreachable, so the watcher has no first list until the test pushes one through {@link #sink}.
+     */
+    private static final class UnreachableBackend implements AutoCloseable {
+        private final AtomicReference<WatchHub.Sink> sink = new AtomicReference<>();
+        private final WatchHub hub = new WatchHub((service, s) -> {
+            sink.set(s);
+            return () -> { };
+        });
+
+        Watcher watch() {
+            return hub.watch(SERVICE);
+        }
+
+        /** The backend is back and answers with this list. */
+        void answer(List<ServiceInstance> list) {
+            sink.get().accept(list);
+        }
+
+        @Override
+        public void close() {
+            hub.close();
+        }
+    }
+
+    @Test
+    void watchReturnsAfterTheFirstListWaitWhenTheRegistryIsUnreachable() throws Exception {
+        UnreachableBackend backend = new UnreachableBackend();
+        Watcher watcher = backend.watch();
+        Selector selector = assertTimeoutPreemptively(Duration.ofSeconds(30), () -> Selector.builder(SERVICE, "grpc")
+                .balancer(Balancer.leastRequests()).firstListWait(Duration.ofMillis(100)).watch(watcher));
+        try {
+            assertThat(selector.nodes()).isEmpty();
+            // select() does not wait: it fails at once, saying that no list has arrived yet.
+            assertThatThrownBy(selector::select).isInstanceOf(NoAvailableInstanceException.class)
+                    .hasMessageContaining("no instance list received yet");
+            Thread thread = threadNamed("roster-select-" + SERVICE);
+            assertThat(thread).as("the selector keeps following the watcher").isNotNull();
+
+            backend.answer(List.of(instance(1)));
+            await().atMost(Duration.ofSeconds(30)).until(() -> selector.nodes().size() == 1);
+            Selection picked = selector.select();
+            assertThat(picked.instance().id()).isEqualTo("i1");
+            picked.done(true);
+            selector.close();
+            thread.join(30_000);
+            assertThat(thread.isAlive()).isFalse();
+        } finally {
+            selector.close();
+            backend.close();
+        }
+    }
+
+    @Test
+    void watchWaitsForTheFirstListAtMostTheDefaultFiveSeconds() {
+        UnreachableBackend backend = new UnreachableBackend();
+        Watcher watcher = backend.watch();
+        assertThat(Selector.DEFAULT_FIRST_LIST_WAIT).isEqualTo(Duration.ofSeconds(5));
+        long start = System.nanoTime();
+        Selector selector = assertTimeoutPreemptively(Duration.ofSeconds(60),
+                () -> Selector.builder(SERVICE, "grpc").watch(watcher));
+        selector.close();
+        backend.close();
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThanOrEqualTo(Duration.ofSeconds(5));
+    }
+
+    @Test
+    void watchTakesAListTheWatcherHoldsWithoutWaiting() throws Exception {
+        try (UnreachableBackend backend = new UnreachableBackend();
+             Watcher watcher = backend.watch()) {
+            backend.answer(List.of(instance(3)));
+            try (Selector selector = Selector.builder(SERVICE, "grpc").firstListWait(Duration.ZERO).watch(watcher)) {
+                assertThat(selector.select().instance().id()).isEqualTo("i3");
+            }
+        }
+    }
+
+    @Test
+    void firstListWaitMustBeZeroOrPositive() {
+        Selector.Builder builder = Selector.builder(SERVICE, "grpc");
+        assertThatThrownBy(() -> builder.firstListWait(Duration.ofMillis(-1)))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("firstListWait");
+        assertThatThrownBy(() -> builder.firstListWait(null)).isInstanceOf(InvalidOptionException.class)
+                .hasMessageContaining("firstListWait");
     }
 
     @Test

@@ -4,8 +4,12 @@ import io.roster.ServiceInstance;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 
 import static io.roster.select.TestNodes.count;
 import static io.roster.select.TestNodes.instance;
@@ -85,6 +89,112 @@ class WeightedRoundRobinTest {
 
         selector.update(List.of(instance(1, "weight", "0"), instance(2, "weight", "0"), instance(3, "weight", "-4")));
         assertThat(sequence(selector, 6)).containsExactly("i1", "i2", "i3", "i1", "i2", "i3");
+    }
+
+    /**
+     * nginx's algorithm as written (every node's current weight, O(n) per pick), carrying current weights over
+     * list updates by node identity: what the balancer must reproduce pick for pick.
+     */
+    private static final class Nginx {
+        private final Map<String, Long> carried = new HashMap<>();
+        private String[] ids = new String[0];
+        private long[] weights = new long[0];
+        private long[] current = new long[0];
+        private long total;
+
+        void update(List<ServiceInstance> instances) {
+            for (int i = 0; i < ids.length; i++) {
+                carried.put(ids[i], current[i]);
+            }
+            int n = instances.size();
+            ids = new String[n];
+            weights = new long[n];
+            current = new long[n];
+            total = 0;
+            for (int i = 0; i < n; i++) {
+                ids[i] = instances.get(i).id();
+                weights[i] = Node.weight(instances.get(i).metadata().get(Node.WEIGHT_KEY));
+                current[i] = carried.getOrDefault(ids[i], 0L);
+                total += weights[i];
+            }
+            carried.clear();
+        }
+
+        String pick() {
+            int best = 0;
+            for (int i = 0; i < ids.length; i++) {
+                current[i] += weights[i];
+                if (current[i] > current[best]) {
+                    best = i;
+                }
+            }
+            current[best] -= total;
+            return ids[best];
+        }
+    }
+
+    private static List<ServiceInstance> weighted(Random random, int count, int[] weights) {
+        List<ServiceInstance> list = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            int number = random.nextInt(1_000);
+            if (list.stream().noneMatch(x -> x.id().equals("i" + number))) {
+                list.add(instance(number, "weight", Integer.toString(weights[random.nextInt(weights.length)])));
+            }
+        }
+        list.sort(java.util.Comparator.comparing(ServiceInstance::id));
+        return list;
+    }
+
+    @Test
+    void matchesNginxPickForPickAcrossListUpdates() {
+        Random random = new Random(7);
+        int[] few = {50, 100, 100, 150, 200};
+        int[] many = new int[40];
+        Arrays.setAll(many, i -> 1 + random.nextInt(500));
+        for (int[] weights : List.of(few, many)) {
+            Nginx nginx = new Nginx();
+            Selector selector = Selector.builder(TestNodes.SERVICE, "grpc").balancer(Balancer.weightedRoundRobin())
+                    .build();
+            List<ServiceInstance> list = weighted(random, 30, weights);
+            for (int update = 0; update < 30; update++) {
+                selector.update(list);
+                nginx.update(list);
+                for (int i = 0; i < 2_000; i++) {
+                    String expected = nginx.pick();
+                    String actual = selector.select().instance().id();
+                    if (!actual.equals(expected)) {
+                        assertThat(actual).as("update %d, pick %d", update, i).isEqualTo(expected);
+                    }
+                }
+                // Next list: a few instances leave, a few arrive, the rest keep their current weight.
+                List<ServiceInstance> next = new ArrayList<>(list);
+                next.removeIf(x -> random.nextInt(8) == 0);
+                for (ServiceInstance added : weighted(random, 1 + random.nextInt(4), weights)) {
+                    if (next.stream().noneMatch(x -> x.id().equals(added.id()))) {
+                        next.add(added);
+                    }
+                }
+                next.sort(java.util.Comparator.comparing(ServiceInstance::id));
+                list = next.size() > 1 ? next : list;
+            }
+        }
+    }
+
+    @Test
+    void matchesNginxOverMoreThanAMillionPicks() {
+        // Long enough for the picker to fold its step count into the base weights (every 2^20 picks).
+        List<ServiceInstance> list = List.of(instance(0, "weight", "7"), instance(1, "weight", "300"),
+                instance(2, "weight", "2147483647"), instance(3, "weight", "300"), instance(4, "weight", "1"));
+        Selector selector = selector(Balancer.weightedRoundRobin(), list);
+        Nginx nginx = new Nginx();
+        nginx.update(list);
+        for (int i = 0; i < 1_100_000; i++) {
+            String expected = nginx.pick();
+            String actual = selector.select().instance().id();
+            if (!actual.equals(expected)) {
+                assertThat(actual).as("pick %d", i).isEqualTo(expected);
+            }
+        }
     }
 
     @Test
