@@ -275,19 +275,9 @@ final class EurekaClient implements AutoCloseable {
         for (int i = 0; i < attempts; i++) {
             int index = (first + i) % servers.size();
             URI server = servers.get(index);
-            HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + "/" + path))
-                    .timeout(timeout)
-                    .header("Accept", "application/json")
-                    .header("Content-Type", "application/json")
-                    .header("User-Agent", EurekaInstances.AGENT_VALUE)
-                    .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
-                            : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
-            if (authorization != null) {
-                request.header("Authorization", authorization);
-            }
             HttpResponse<byte[]> response;
             try {
-                response = client.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+                response = client.send(request(server, method, path, json), HttpResponse.BodyHandlers.ofByteArray());
             } catch (IllegalArgumentException | IllegalStateException | SecurityException e) {
                 // Never let a JDK exception out: a URI the client refuses, a client shut down under the call.
                 throw new RegistryUnavailableException(action + " failed at eureka " + server + ": " + e, e);
@@ -325,6 +315,20 @@ final class EurekaClient implements AutoCloseable {
         }
         throw new RegistryUnavailableException(action + " failed: no eureka server answered (tried " + servers
                 + "); last error: " + last, last);
+    }
+
+    private HttpRequest request(URI server, String method, String path, String json) {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + "/" + path))
+                .timeout(timeout)
+                .header("Accept", "application/json")
+                .header("Content-Type", "application/json")
+                .header("User-Agent", EurekaInstances.AGENT_VALUE)
+                .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
+        if (authorization != null) {
+            request.header("Authorization", authorization);
+        }
+        return request.build();
     }
 
     private static void expect(HttpResponse<byte[]> response, String action, int... ok) {

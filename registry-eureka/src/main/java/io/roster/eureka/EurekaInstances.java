@@ -1,5 +1,6 @@
 package io.roster.eureka;
 
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -25,6 +26,7 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 
 /**
  * Kratos's Eureka layout, both ways.
@@ -182,31 +184,55 @@ final class EurekaInstances {
     }
 
     /**
-     * One Eureka instance as read from the server: the parts the readers need, and its JSON without the fields
-     * that change on every renewal, so that a record read again unchanged compares equal.
+     * One Eureka instance of an answer, as streamed: what tells whether it changed (a hash of its JSON without the
+     * fields that change on every renewal) and where it is in the answer, so that only changed records are parsed.
+     *
+     * @param app its application
+     * @param instanceId its instance id ({@code hostName} when it has none, as Eureka's {@code InstanceInfo} does)
+     * @param status its status, such as {@code UP}
+     * @param actionType {@code ADDED}, {@code MODIFIED} or {@code DELETED} in a delta; empty when absent
+     * @param name its Kratos {@code Name} metadata, or null
+     * @param hash of its JSON without {@code leaseInfo}, {@code lastUpdatedTimestamp} and {@code actionType}
+     * @param start where its JSON object starts in the answer
+     * @param end where its JSON object ends in the answer (exclusive)
      */
-    record Entry(String instanceId, String status, String group, JsonNode json) {
-        /** Fields that change without the instance changing: lease timestamps, the server's change bookkeeping. */
-        private static final List<String> VOLATILE = List.of("leaseInfo", "actionType", "lastUpdatedTimestamp");
+    record Scanned(String app, String instanceId, String status, String actionType, String name, long hash,
+                   int start, int end) {
+        /** Parses this record out of the answer it was scanned from. */
+        Entry entry(byte[] body) {
+            try {
+                return Entry.of(JSON.readTree(body, start, end - start), this);
+            } catch (IOException e) {
+                throw new UncheckedIOException("eureka answered with something that is not JSON", e);
+            }
+        }
+    }
 
-        /** Takes the node over (it is changed): nodes come fresh from parsing an answer. */
-        static Entry of(JsonNode node) {
-            JsonNode json = node;
-            if (json instanceof ObjectNode) {
-                ((ObjectNode) json).remove(VOLATILE);
-            }
-            String instanceId = json.path("instanceId").asText("");
-            if (instanceId.isEmpty()) {
-                instanceId = json.path("hostName").asText(""); // what Eureka's InstanceInfo.getId() falls back to
-            }
+    /**
+     * One Eureka instance as read from the server: the parts the readers need and its JSON. Two entries are equal
+     * when the instance did not change: same id, status, group and hash, whatever the renewal timestamps.
+     */
+    record Entry(String instanceId, String status, String group, long hash, JsonNode json) {
+        static Entry of(JsonNode json, Scanned scanned) {
             String id = json.path("metadata").path(ID).asText("");
             // A Kratos/Roster instance is all the Eureka instances carrying its ID; any other is one on its own.
-            String group = id.isBlank() ? "eureka:" + instanceId : "id:" + id;
-            return new Entry(instanceId, json.path("status").asText(""), group, json);
+            String group = id.isBlank() ? "eureka:" + scanned.instanceId() : "id:" + id;
+            return new Entry(scanned.instanceId(), scanned.status(), group, scanned.hash(), json);
         }
 
         boolean isUp() {
             return "UP".equals(status);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Entry e && hash == e.hash && instanceId.equals(e.instanceId)
+                    && status.equals(e.status) && group.equals(e.group);
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(hash);
         }
     }
 
@@ -222,20 +248,11 @@ final class EurekaInstances {
      */
     static List<ServiceInstance> read(String service, byte[] body, boolean upOnly,
                                       BiConsumer<String, String> skipped) {
-        List<ServiceInstance> found = new ArrayList<>(decode(service, entries(body), upOnly, skipped).values());
+        List<Entry> entries = new ArrayList<>();
+        scan(body, s -> entries.add(s.entry(body)));
+        List<ServiceInstance> found = new ArrayList<>(decode(service, entries, upOnly, skipped).values());
         found.sort(Comparator.comparing(ServiceInstance::id));
         return found;
-    }
-
-    /**
-     * Reads the records of a {@code GET apps/<APP>} answer.
-     *
-     * @throws UncheckedIOException when the body is not JSON
-     */
-    static List<Entry> entries(byte[] body) {
-        List<Entry> entries = new ArrayList<>();
-        instances(tree(body).path("application")).forEach(n -> entries.add(Entry.of(n)));
-        return entries;
     }
 
     /**
@@ -352,31 +369,35 @@ final class EurekaInstances {
      * registers {@code spring.application.name} upper-cased).
      *
      * @param app the Eureka application
-     * @param instance the instance's JSON
+     * @param name the instance's {@code Name} metadata, or null
      * @return the name, or empty when it is not one {@code getService} accepts
      */
-    static Optional<String> serviceName(String app, JsonNode instance) {
-        String name = instance.path("metadata").path(NAME).asText("");
-        if (name.isBlank() || !app(name).equals(app)) {
-            name = app.toLowerCase(Locale.ROOT);
+    static Optional<String> serviceName(String app, String name) {
+        String found = name;
+        // Compared as the server upper-cases application names (Java's toUpperCase: "ß" becomes "SS").
+        if (found == null || found.isBlank()
+                || !app(found).toUpperCase(Locale.ROOT).equals(app.toUpperCase(Locale.ROOT))) {
+            found = app.toLowerCase(Locale.ROOT);
         }
         try {
-            return Optional.of(ServiceInstance.requireReadableName(name));
+            return Optional.of(ServiceInstance.requireReadableName(found));
         } catch (InvalidInstanceException e) {
             return Optional.empty();
         }
     }
 
     /**
-     * Streams an {@code {"applications":{"apps__hashcode":…,"application":[…]}}} answer ({@code GET apps} or
-     * {@code GET apps/delta}) one application at a time, so that a large registry is never held as one tree.
+     * Streams an answer of {@code GET apps} or {@code GET apps/delta}
+     * ({@code {"applications":{"apps__hashcode":…,"application":[{"name":…,"instance":[…]}…]}}}) or of
+     * {@code GET apps/<APP>} ({@code {"application":{…}}}) instance by instance, building no tree: a large registry
+     * costs one pass over its bytes.
      *
      * @param body the JSON answer
-     * @param instance receives each instance with its application's name
+     * @param each receives each instance
      * @return the answer's {@code apps__hashcode}, or null when it has none
      * @throws UncheckedIOException when the body is not such JSON
      */
-    static String applications(byte[] body, BiConsumer<String, JsonNode> instance) {
+    static String scan(byte[] body, Consumer<Scanned> each) {
         String hash = null;
         try (JsonParser parser = JSON.getFactory().createParser(body)) {
             if (parser.nextToken() != JsonToken.START_OBJECT) {
@@ -384,25 +405,23 @@ final class EurekaInstances {
             }
             while (parser.nextToken() == JsonToken.FIELD_NAME) {
                 String field = parser.currentName();
-                parser.nextToken();
-                if (!field.equals("applications") || parser.currentToken() != JsonToken.START_OBJECT) {
-                    parser.skipChildren();
-                    continue;
-                }
-                while (parser.nextToken() == JsonToken.FIELD_NAME) {
-                    String inner = parser.currentName();
-                    JsonToken token = parser.nextToken();
-                    if (inner.equals("apps__hashcode")) {
-                        hash = parser.getValueAsString();
-                    } else if (inner.equals("application") && token == JsonToken.START_ARRAY) {
-                        while (parser.nextToken() == JsonToken.START_OBJECT) {
-                            application(parser.readValueAsTree(), instance);
+                JsonToken token = parser.nextToken();
+                if (field.equals("application")) {
+                    applications(parser, body, each); // GET apps/<APP>
+                } else if (field.equals("applications") && token == JsonToken.START_OBJECT) {
+                    while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                        String inner = parser.currentName();
+                        parser.nextToken();
+                        if (inner.equals("apps__hashcode")) {
+                            hash = parser.getValueAsString();
+                        } else if (inner.equals("application")) {
+                            applications(parser, body, each);
+                        } else {
+                            parser.skipChildren();
                         }
-                    } else if (inner.equals("application") && token == JsonToken.START_OBJECT) {
-                        application(parser.readValueAsTree(), instance); // a single application, as XML-era servers
-                    } else {
-                        parser.skipChildren();
                     }
+                } else {
+                    parser.skipChildren();
                 }
             }
         } catch (IOException e) {
@@ -411,29 +430,122 @@ final class EurekaInstances {
         return hash;
     }
 
-    private static void application(JsonNode application, BiConsumer<String, JsonNode> instance) {
-        String app = application.path("name").asText("");
-        for (JsonNode node : instances(application)) {
-            instance.accept(app.isEmpty() ? node.path("app").asText("") : app, node);
+    /** At an application object, or an array of them (a lone one is written as an object). */
+    private static void applications(JsonParser parser, byte[] body, Consumer<Scanned> each) throws IOException {
+        if (parser.currentToken() == JsonToken.START_ARRAY) {
+            while (parser.nextToken() != JsonToken.END_ARRAY) {
+                applications(parser, body, each);
+            }
+            return;
+        }
+        if (parser.currentToken() != JsonToken.START_OBJECT) {
+            parser.skipChildren();
+            return;
+        }
+        String app = "";
+        while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            String field = parser.currentName();
+            JsonToken token = parser.nextToken();
+            if (field.equals("name")) {
+                app = parser.getValueAsString("");
+            } else if (field.equals("instance") && token == JsonToken.START_ARRAY) {
+                while (parser.nextToken() == JsonToken.START_OBJECT) {
+                    each.accept(instance(parser, body, app));
+                }
+            } else if (field.equals("instance") && token == JsonToken.START_OBJECT) {
+                each.accept(instance(parser, body, app)); // older servers write a single instance as an object
+            } else {
+                parser.skipChildren();
+            }
         }
     }
 
-    private static List<JsonNode> instances(JsonNode application) {
-        JsonNode instances = application.path("instance");
-        List<JsonNode> nodes = new ArrayList<>();
-        if (instances.isArray()) {
-            instances.forEach(nodes::add);
-        } else if (instances.isObject()) {
-            nodes.add(instances); // older servers write a single instance as an object
+    /**
+     * At an instance object: reads it to its end, materialising only the few values the poller needs, and hashes
+     * the bytes of every field but those renewals change.
+     */
+    private static Scanned instance(JsonParser parser, byte[] body, String app) throws IOException {
+        int start = offset(parser.currentTokenLocation());
+        Hash hash = new Hash(body);
+        String instanceId = "";
+        String hostName = "";
+        String status = "";
+        String actionType = "";
+        String ownApp = "";
+        String name = null;
+        int open = -1; // where the last hashed field starts; it ends where the next token starts
+        while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            int at = offset(parser.currentTokenLocation());
+            if (open >= 0) {
+                hash.add(open, at);
+                open = -1;
+            }
+            String field = parser.currentName();
+            JsonToken value = parser.nextToken();
+            switch (field) {
+                case "leaseInfo", "lastUpdatedTimestamp" -> {
+                    parser.skipChildren();
+                    continue;
+                }
+                case "actionType" -> {
+                    actionType = parser.getValueAsString("");
+                    continue;
+                }
+                case "instanceId" -> instanceId = parser.getValueAsString("");
+                case "hostName" -> hostName = parser.getValueAsString("");
+                case "status" -> status = parser.getValueAsString("");
+                case "app" -> ownApp = parser.getValueAsString("");
+                case "metadata" -> name = value == JsonToken.START_OBJECT ? kratosName(parser) : null;
+                default -> parser.skipChildren();
+            }
+            open = at;
         }
-        return nodes;
+        if (open >= 0) {
+            hash.add(open, offset(parser.currentTokenLocation()));
+        }
+        int end = offset(parser.currentLocation());
+        return new Scanned(app.isEmpty() ? ownApp : app, instanceId.isEmpty() ? hostName : instanceId, status,
+                actionType, name, hash.value, start, end);
     }
 
-    private static JsonNode tree(byte[] body) {
-        try {
-            return JSON.readTree(body);
-        } catch (IOException e) {
-            throw new UncheckedIOException("eureka answered with something that is not JSON", e);
+    /** At a metadata object: reads it to its end; returns its Kratos {@code Name}, or null. */
+    private static String kratosName(JsonParser parser) throws IOException {
+        String name = null;
+        while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            boolean wanted = parser.currentName().equals(NAME);
+            parser.nextToken();
+            if (wanted) {
+                name = parser.getValueAsString();
+            } else {
+                parser.skipChildren();
+            }
+        }
+        return name;
+    }
+
+    private static int offset(JsonLocation location) {
+        return (int) location.getByteOffset();
+    }
+
+    /** FNV-1a, 64 bits, over byte ranges of an answer: the same fields written the same way hash equal. */
+    private static final class Hash {
+        private final byte[] body;
+        private long value = 0xcbf29ce484222325L;
+
+        Hash(byte[] body) {
+            this.body = body;
+        }
+
+        /** Adds one field, from its name to the next token, without the comma and blanks before that token. */
+        void add(int from, int to) {
+            int end = to;
+            while (end > from && (body[end - 1] == ',' || body[end - 1] <= ' ')) {
+                end--;
+            }
+            for (int i = from; i < end; i++) {
+                value = (value ^ (body[i] & 0xff)) * 0x100000001b3L;
+            }
+            value = (value ^ 0x100) * 0x100000001b3L; // ends the field: no byte has this value
         }
     }
 

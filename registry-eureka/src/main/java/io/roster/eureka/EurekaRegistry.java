@@ -183,9 +183,9 @@ public final class EurekaRegistry extends AbstractRegistry {
         byte[] body = client.applications();
         Set<String> names = new HashSet<>();
         try {
-            EurekaInstances.applications(body, (app, node) -> {
-                if (!options.upOnly || "UP".equals(node.path("status").asText())) {
-                    EurekaInstances.serviceName(app, node).ifPresent(names::add);
+            EurekaInstances.scan(body, instance -> {
+                if (!options.upOnly || "UP".equals(instance.status())) {
+                    EurekaInstances.serviceName(instance.app(), instance.name()).ifPresent(names::add);
                 }
             });
         } catch (UncheckedIOException e) {

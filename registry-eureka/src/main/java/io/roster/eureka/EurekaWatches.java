@@ -227,13 +227,12 @@ final class EurekaWatches {
         Map<String, String> all = new HashMap<>();
         Map<String, List<EurekaInstances.Entry>> read = new HashMap<>();
         apps.keySet().forEach(k -> read.put(k, new ArrayList<>()));
-        String hash = EurekaInstances.applications(body, (app, node) -> {
-            String key = key(app);
-            EurekaInstances.Entry entry = EurekaInstances.Entry.of(node);
-            all.put(key + "/" + entry.instanceId(), entry.status());
+        String hash = EurekaInstances.scan(body, scanned -> {
+            String key = key(scanned.app());
+            all.put(key + "/" + scanned.instanceId(), scanned.status());
             List<EurekaInstances.Entry> entries = read.get(key);
             if (entries != null) {
-                entries.add(entry);
+                entries.add(entry(apps.get(key), scanned, body));
             }
         });
         statuses.clear();
@@ -262,7 +261,10 @@ final class EurekaWatches {
             if (!unseeded && Arrays.equals(body, app.lastBody)) {
                 continue; // the same answer as last time: nothing changed
             }
-            List<EurekaInstances.Entry> entries = body.length == 0 ? List.of() : EurekaInstances.entries(body);
+            List<EurekaInstances.Entry> entries = new ArrayList<>();
+            if (body.length > 0) {
+                EurekaInstances.scan(body, scanned -> entries.add(entry(app, scanned, body)));
+            }
             app.lastBody = body;
             publish(app.key, replace(app, entries), now);
         }
@@ -280,13 +282,14 @@ final class EurekaWatches {
         }
         Map<String, String> changedStatuses = new HashMap<>(); // value null: removed
         Map<String, Map<String, EurekaInstances.Entry>> changed = new HashMap<>(); // watched apps only
-        String hash = EurekaInstances.applications(body, (app, node) -> {
-            String key = key(app);
-            boolean deleted = "DELETED".equals(node.path("actionType").asText(""));
-            EurekaInstances.Entry entry = EurekaInstances.Entry.of(node);
-            changedStatuses.put(key + "/" + entry.instanceId(), deleted ? null : entry.status());
-            if (apps.containsKey(key)) {
-                changed.computeIfAbsent(key, k -> new HashMap<>()).put(entry.instanceId(), deleted ? null : entry);
+        String hash = EurekaInstances.scan(body, scanned -> {
+            String key = key(scanned.app());
+            boolean deleted = "DELETED".equals(scanned.actionType());
+            changedStatuses.put(key + "/" + scanned.instanceId(), deleted ? null : scanned.status());
+            App app = apps.get(key);
+            if (app != null) {
+                changed.computeIfAbsent(key, k -> new HashMap<>()).put(scanned.instanceId(),
+                        deleted ? null : entry(app, scanned, body));
             }
         });
         Map<String, Integer> after = new TreeMap<>(counts);
@@ -313,6 +316,16 @@ final class EurekaWatches {
         changed.forEach((key, records) -> publish(key, apply(apps.get(key), records), now));
         lastDelta = body;
         return true;
+    }
+
+    /**
+     * The record of a scanned instance: the one held already when the instance did not change (a delta repeats
+     * every change of its window on every read, and most of a full read is unchanged), else parsed from the answer.
+     */
+    private static EurekaInstances.Entry entry(App app, EurekaInstances.Scanned scanned, byte[] body) {
+        EurekaInstances.Entry held = app.records.get(scanned.instanceId());
+        return held != null && held.hash() == scanned.hash() && held.status().equals(scanned.status()) ? held
+                : scanned.entry(body);
     }
 
     /** Eureka's reconcile hash code: {@code <STATUS>_<count>_} for each status present, in status order. */

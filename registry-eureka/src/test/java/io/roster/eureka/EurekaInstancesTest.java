@@ -204,20 +204,37 @@ class EurekaInstancesTest {
 
     @Test
     void serviceNamesAreKratosNamesOrLowerCasedApplications() {
-        assertThat(EurekaInstances.serviceName("GREETER", node("{\"metadata\":{\"Name\":\"Greeter\"}}")))
-                .contains("Greeter");
-        assertThat(EurekaInstances.serviceName("SPRING-APP", node("{\"metadata\":{}}"))).contains("spring-app");
+        assertThat(EurekaInstances.serviceName("GREETER", "Greeter")).contains("Greeter");
+        assertThat(EurekaInstances.serviceName("SPRING-APP", null)).contains("spring-app");
         // A Name that does not map to its application is not what getService would find it under.
-        assertThat(EurekaInstances.serviceName("OTHER", node("{\"metadata\":{\"Name\":\"greeter\"}}")))
-                .contains("other");
+        assertThat(EurekaInstances.serviceName("OTHER", "greeter")).contains("other");
+        // The server upper-cases with Java's toUpperCase ("ß" becomes "SS"); Go's keeps "ß".
+        assertThat(EurekaInstances.serviceName("STRASSE", "straße")).contains("straße");
     }
 
-    private static com.fasterxml.jackson.databind.JsonNode node(String json) {
-        try {
-            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
-        } catch (java.io.IOException e) {
-            throw new IllegalStateException(e);
-        }
+    /** Streaming, without trees: what changes on a renewal does not change the hash; anything else does. */
+    @Test
+    void scannedHashIgnoresRenewalsOnly() {
+        String record = kratos("10.0.0.5:SVC:9000", "grpc://10.0.0.5:9000", "k-1", "v1", "", "UP", 1);
+        String renewed = record.replace("{\"instanceId\"", "{\"leaseInfo\":{\"lastRenewalTimestamp\":42},"
+                + "\"lastUpdatedTimestamp\":\"7\",\"actionType\":\"MODIFIED\",\"instanceId\"");
+        String changed = record.replace("\"v1\"", "\"v2\"");
+        String down = record.replace("\"UP\"", "\"DOWN\"");
+        List<EurekaInstances.Scanned> scanned = new ArrayList<>();
+        String body = "{\"applications\":{\"apps__hashcode\":\"UP_3_DOWN_1_\",\"application\":[{\"name\":\"SVC\","
+                + "\"instance\":[" + String.join(",", record, renewed, changed, down) + "]}]}}";
+
+        String hash = EurekaInstances.scan(bytes(body), scanned::add);
+
+        assertThat(hash).isEqualTo("UP_3_DOWN_1_");
+        assertThat(scanned).extracting(EurekaInstances.Scanned::instanceId).containsOnly("10.0.0.5:SVC:9000");
+        assertThat(scanned.get(1).hash()).isEqualTo(scanned.get(0).hash());
+        assertThat(scanned.get(1).actionType()).isEqualTo("MODIFIED");
+        assertThat(scanned.get(2).hash()).isNotEqualTo(scanned.get(0).hash());
+        assertThat(scanned.get(3).hash()).isNotEqualTo(scanned.get(0).hash());
+        assertThat(scanned.get(0).name()).isEqualTo("svc");
+        assertThat(scanned.get(2).entry(bytes(body)).json().path("metadata").path("Version").asText())
+                .isEqualTo("v2");
     }
 
     @Test
