@@ -40,9 +40,10 @@ import java.util.function.BiConsumer;
  *       the instance count per status). The changes are applied to the records of the watched applications and to
  *       the registry-wide status counts; when the counts do not give the server's hash code, something was missed
  *       and the run reads everything instead. An answer identical to the last one is not parsed again.</li>
- *   <li>{@code GET apps}, everything: first, for a newly watched service, after a hash mismatch, and after a gap
- *       of more than {@link #MAX_GAP} since the last read (longer than that, the server may have dropped changes
- *       from its window).</li>
+ *   <li>{@code GET apps}, everything: first, after a hash mismatch, and after a gap of more than {@link #MAX_GAP}
+ *       since the last read (longer than that, the server may have dropped changes from its window). A service
+ *       watched once deltas are under way is read alone ({@code GET apps/<APP>}), and deltas apply to it from
+ *       then on.</li>
  *   <li>{@code GET apps/<APP>} per watched application when the server offers no deltas (HTTP 403:
  *       {@code eureka.server.disable-delta}) or its hash code cannot be reproduced; retried after
  *       {@link #DELTA_RETRY}. An answer identical to the last one is not parsed again.</li>
@@ -179,12 +180,13 @@ final class EurekaWatches {
         now.forEach(w -> watched.add(w.key));
         apps.keySet().retainAll(watched);
         watched.forEach(k -> apps.computeIfAbsent(k, App::new));
-        boolean unseeded = now.stream().anyMatch(w -> !w.seeded);
         if (deltaOff && System.nanoTime() - deltaOffAt > DELTA_RETRY.toNanos()) {
             deltaOff = false;
         }
         try {
-            if (!deltaOff && baseline && !unseeded && System.nanoTime() - lastRead < MAX_GAP.toNanos()) {
+            if (!deltaOff && baseline && System.nanoTime() - lastRead < MAX_GAP.toNanos()) {
+                // A service watched since: its application alone, then deltas apply to it like to the others.
+                readEach(now, true);
                 Optional<byte[]> delta = client.delta();
                 if (delta.isEmpty()) {
                     deltaOff("the server offers no registry delta (HTTP 403: eureka.server.disable-delta, or a "
@@ -198,7 +200,7 @@ final class EurekaWatches {
                 }
             }
             if (deltaOff) {
-                readEach(now);
+                readEach(now, false);
             } else {
                 readAll(now);
             }
@@ -250,10 +252,23 @@ final class EurekaWatches {
         }
     }
 
-    /** Reads each watched application in full: for servers without deltas. */
-    private void readEach(List<Watch> now) {
+    /**
+     * Reads watched applications in full: each one, for servers without deltas; or only those that no watch
+     * follows yet, for new watches (a new watch of an application already followed starts from its records).
+     */
+    private void readEach(List<Watch> now, boolean newOnly) {
         Map<String, String> requested = new LinkedHashMap<>();
-        now.forEach(w -> requested.putIfAbsent(w.key, w.app));
+        Set<String> followed = new HashSet<>();
+        now.stream().filter(w -> w.seeded).forEach(w -> followed.add(w.key));
+        for (Watch w : now) {
+            if (!newOnly) {
+                requested.putIfAbsent(w.key, w.app);
+            } else if (!w.seeded && followed.contains(w.key)) {
+                publish(w.key, Set.of(), now);
+            } else if (!w.seeded) {
+                requested.putIfAbsent(w.key, w.app);
+            }
+        }
         for (Map.Entry<String, String> e : requested.entrySet()) {
             App app = apps.get(e.getKey());
             byte[] body = client.application(e.getValue()).orElse(NO_APPLICATION);

@@ -105,6 +105,27 @@ class EurekaDeltaTest {
     }
 
     @Test
+    void aServiceWatchedOnceDeltasAreUnderWayIsReadAloneAndThenFollowedByDeltas() throws InterruptedException {
+        full("DOWN_1_UP_1_", "a");
+        delta("DOWN_1_UP_1_");
+        try (Watcher first = registry.watch("svc")) {
+            assertThat(ids(first.next(BOUND))).containsExactly("a");
+            await().atMost(BOUND).until(() -> requests.contains("apps/delta"));
+
+            answers.put("apps/OTHER", new Answer(200, "{\"application\":" + OTHER + "}"));
+            try (Watcher second = registry.watch("other")) {
+                assertThat(ids(second.next(BOUND))).as("its one instance is DOWN").isEmpty();
+
+                answers.put("apps/delta", new Answer(200, applications("DOWN_1_UP_2_", "{\"name\":\"OTHER\","
+                        + "\"instance\":[" + instance("OTHER", "p", "UP", "ADDED") + "]}")));
+                assertThat(ids(second.next(BOUND))).containsExactly("p");
+            }
+        }
+        assertThat(requests).filteredOn("apps"::equals).as("full reads").hasSize(1);
+        assertThat(requests).filteredOn("apps/OTHER"::equals).hasSize(1);
+    }
+
+    @Test
     void aDeltaThatDoesNotAddUpToTheHashCodeIsNotAppliedAndEverythingIsReadAgain() throws InterruptedException {
         full("DOWN_1_UP_1_", "a");
         delta("DOWN_1_UP_1_");

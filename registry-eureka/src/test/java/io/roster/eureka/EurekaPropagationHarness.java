@@ -86,10 +86,12 @@ class EurekaPropagationHarness {
                     .build();
                  Watcher watcher = registry.watch(SERVICE)) {
                 executor.execute(() -> follow(watcher));
+                requestCost(http, server.url(), raw);
                 phase("within the delta window", 40000, raw, watched);
                 System.out.printf("settling %d s, until the server's delta window no longer holds the %d "
                         + "registrations%n", SETTLE.toSeconds(), INSTANCES - 1);
                 Thread.sleep(SETTLE.toMillis()); // a harness waiting out a server-side window, not a test
+                requestCost(http, server.url(), raw);
                 phase("after the delta window", 50000, raw, watched);
             }
         } finally {
@@ -131,6 +133,29 @@ class EurekaPropagationHarness {
         row("deregister → gone, raw", rawDown);
         System.out.printf("ratio Roster/raw p50: register %.2f, deregister %.2f%n",
                 percentile(rosterUp, 50) / percentile(rawUp, 50), percentile(rosterDown, 50) / percentile(rawDown, 50));
+    }
+
+    /**
+     * What one poll's request costs each side, server and transfer included: {@code GET apps/delta} (Roster) and
+     * {@code GET apps/<APP>} (raw), each right after a registration, so that the server's cached answer is stale.
+     */
+    private static void requestCost(HttpClient http, URI base, RawEureka raw) throws Exception {
+        for (String path : List.of("apps/delta", "apps/" + APP)) {
+            HttpRequest request = HttpRequest.newBuilder(URI.create(base + "/" + path))
+                    .header("Accept", "application/json").build();
+            List<Long> nanos = new ArrayList<>();
+            long bytes = 0;
+            for (int i = 0; i < 40; i++) {
+                EurekaInstances.Record r = record("cost-" + i, 60000 + i);
+                raw.register(r.app(), r.json());
+                long start = System.nanoTime();
+                bytes = http.send(request, HttpResponse.BodyHandlers.ofByteArray()).body().length;
+                nanos.add(System.nanoTime() - start);
+                raw.delete(r.app(), r.instanceId());
+            }
+            System.out.printf("GET %-16s %8d bytes, p50 %.1f ms, p90 %.1f ms%n", path, bytes,
+                    percentile(nanos.subList(10, nanos.size()), 50), percentile(nanos.subList(10, nanos.size()), 90));
+        }
     }
 
     private static long register(RawEureka raw, EurekaInstances.Record r) {
