@@ -83,10 +83,7 @@ class EurekaDeltaTest {
 
     @Test
     void changesArriveThroughDeltasWithoutReadingEverythingAgain() throws InterruptedException {
-        full("DOWN_1_UP_1_", "a");
-        delta("DOWN_1_UP_1_");
-        try (Watcher watcher = registry.watch("svc")) {
-            assertThat(ids(watcher.next(BOUND))).containsExactly("a");
+        try (Watcher watcher = watchSvcOfA()) {
 
             delta("DOWN_1_UP_2_", change("b", "UP", "ADDED"));
             assertThat(ids(watcher.next(BOUND))).containsExactly("a", "b");
@@ -106,10 +103,7 @@ class EurekaDeltaTest {
 
     @Test
     void aServiceWatchedOnceDeltasAreUnderWayIsReadAloneAndThenFollowedByDeltas() throws InterruptedException {
-        full("DOWN_1_UP_1_", "a");
-        delta("DOWN_1_UP_1_");
-        try (Watcher first = registry.watch("svc")) {
-            assertThat(ids(first.next(BOUND))).containsExactly("a");
+        try (Watcher first = watchSvcOfA()) {
             await().atMost(BOUND).until(() -> requests.contains("apps/delta"));
 
             answers.put("apps/OTHER", new Answer(200, "{\"application\":" + OTHER + "}"));
@@ -127,10 +121,7 @@ class EurekaDeltaTest {
 
     @Test
     void aDeltaThatDoesNotAddUpToTheHashCodeIsNotAppliedAndEverythingIsReadAgain() throws InterruptedException {
-        full("DOWN_1_UP_1_", "a");
-        delta("DOWN_1_UP_1_");
-        try (Watcher watcher = registry.watch("svc")) {
-            assertThat(ids(watcher.next(BOUND))).containsExactly("a");
+        try (Watcher watcher = watchSvcOfA()) {
 
             // "c" was added and "d" removed in between, but the delta only shows "b" (the server's window moved on,
             // or this is another node's delta): the counts say 2 UP, the hash code 3.
@@ -162,10 +153,7 @@ class EurekaDeltaTest {
 
     @Test
     void aFailedReadKeepsTheLastList() throws InterruptedException {
-        full("DOWN_1_UP_1_", "a");
-        delta("DOWN_1_UP_1_");
-        try (Watcher watcher = registry.watch("svc")) {
-            assertThat(ids(watcher.next(BOUND))).containsExactly("a");
+        try (Watcher watcher = watchSvcOfA()) {
 
             answers.put("apps/delta", new Answer(500, "oops"));
             answers.put("apps", new Answer(500, "oops"));
@@ -178,6 +166,15 @@ class EurekaDeltaTest {
             delta("DOWN_1_UP_2_", change("b", "UP", "ADDED"));
             assertThat(ids(watcher.next(BOUND))).containsExactly("a", "b");
         }
+    }
+
+    /** The usual start: service svc with one instance "a", OTHER with one DOWN, deltas with nothing; watched. */
+    private Watcher watchSvcOfA() throws InterruptedException {
+        full("DOWN_1_UP_1_", "a");
+        delta("DOWN_1_UP_1_");
+        Watcher watcher = registry.watch("svc");
+        assertThat(ids(watcher.next(BOUND))).containsExactly("a");
+        return watcher;
     }
 
     private void full(String hash, String... ids) {
