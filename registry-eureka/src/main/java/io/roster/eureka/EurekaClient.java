@@ -17,35 +17,56 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 
 /**
- * Eureka's REST API ({@code POST/PUT/DELETE apps/<APP>[/<instanceId>]}, {@code GET apps/<APP>}) over the JDK
- * {@code HttpClient}, in JSON ({@code Accept} and {@code Content-Type: application/json}; Eureka answers XML
- * otherwise).
+ * Eureka's REST API ({@code POST/PUT/DELETE apps/<APP>[/<instanceId>]}, {@code GET apps}, {@code GET apps/<APP>},
+ * {@code GET apps/delta}) over the JDK {@code HttpClient}, in JSON ({@code Accept} and
+ * {@code Content-Type: application/json}; Eureka answers XML otherwise). Every failure is a
+ * {@link RegistryException}.
  *
  * <p>Failover: a call goes to the server that answered last; a transport error or a 5xx answer moves it on to the
  * next server URL, each tried once per call (a lone server twice, unless it refused the connection, timed out or
  * failed the TLS handshake).
  * The server that answers becomes the one to use next (Eureka nodes replicate to each other, so any one will do).
  *
- * <p>Threads: the client's own daemon executor ({@code roster-eureka-http-<n>}), shut down by {@link #close()}.
- * The JDK's selector thread ends with the client: on Java 21+ by {@code HttpClient.close()}, on Java 17 (which has
- * no {@code close()}) when the client is garbage-collected, so {@link #close()} also drops the reference.
+ * <p>Threads: the client's own daemon executor ({@code roster-eureka-http-<n>}), up to {@value #PARALLEL}
+ * threads for calls made together ({@code roster-eureka-call-<n>}) and up to {@value #BACKGROUND} for renewals
+ * ({@code roster-eureka-renew-call-<n>}), the last two gone after a second idle; all shut down by
+ * {@link #close()}. The JDK's selector thread and its pooled connections end with the client: on Java 21+ by
+ * {@code HttpClient.shutdownNow()}, on Java 17 (which has no such method) only when the client is
+ * garbage-collected, so {@link #close()} also drops the reference; until then the connections stay open.
  */
 final class EurekaClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(EurekaClient.class);
     private static final int SNIPPET = 200;
+    /** Calls made at once by {@link #forEach}: each is one connection, and servers limit them per client. */
+    static final int PARALLEL = 8;
+    /** Calls made at once by {@link #execute}: renewals, apart from {@link #forEach} so neither waits for the other. */
+    static final int BACKGROUND = 4;
 
     private final List<URI> servers;
     private final String authorization;
     private final java.time.Duration timeout;
     private final ExecutorService executor;
+    private final ThreadPoolExecutor calls;
+    private final ThreadPoolExecutor background;
     private final AtomicInteger current = new AtomicInteger();
     private volatile HttpClient http;
 
@@ -55,6 +76,12 @@ final class EurekaClient implements AutoCloseable {
         this.authorization = options.user == null ? null : "Basic " + Base64.getEncoder().encodeToString(
                 (options.user + ":" + options.password).getBytes(StandardCharsets.UTF_8));
         this.executor = Executors.newCachedThreadPool(new DaemonThreadFactory("roster-eureka-http"));
+        this.calls = new ThreadPoolExecutor(PARALLEL, PARALLEL, 1, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                new DaemonThreadFactory("roster-eureka-call"));
+        calls.allowCoreThreadTimeOut(true); // no thread while nothing is being sent in bulk
+        this.background = new ThreadPoolExecutor(BACKGROUND, BACKGROUND, 1, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), new DaemonThreadFactory("roster-eureka-renew-call"));
+        background.allowCoreThreadTimeOut(true);
         HttpClient.Builder builder = HttpClient.newBuilder()
                 .executor(executor)
                 .version(HttpClient.Version.HTTP_1_1) // no h2c upgrade dance with Tomcat on every new connection
@@ -122,7 +149,121 @@ final class EurekaClient implements AutoCloseable {
         return Optional.of(response.body());
     }
 
+    /**
+     * Reads the whole registry ({@code GET apps}).
+     *
+     * @return the JSON answer
+     * @throws RegistryException when no server answers
+     */
+    byte[] applications() {
+        String action = "read all applications";
+        HttpResponse<byte[]> response = call("GET", "apps", null, action);
+        expect(response, action, 200);
+        return response.body();
+    }
+
+    /**
+     * Reads the registry's recent changes ({@code GET apps/delta}: every instance registered, changed or removed
+     * in the server's retention window, three minutes by default, with the whole registry's hash code).
+     *
+     * @return the JSON answer, or empty when the server does not offer deltas now ({@code disable-delta}, or a node
+     *     that does not serve reads yet: HTTP 403; or a server without the endpoint)
+     * @throws RegistryException when no server answers
+     */
+    Optional<byte[]> delta() {
+        String action = "read the registry delta";
+        HttpResponse<byte[]> response = call("GET", "apps/delta", null, action, true);
+        int status = response.statusCode();
+        if (status == 403 || status == 404 || status == 405) {
+            return Optional.empty();
+        }
+        expect(response, action, 200);
+        return Optional.of(response.body());
+    }
+
+    /**
+     * Runs one call per item at once (at most {@value #PARALLEL} at a time) and waits for them together, at most
+     * the time one call may take ({@link #budget()}): closing with many instances during an outage costs one
+     * timeout, not one per instance and endpoint. Calls still running at the deadline are interrupted.
+     *
+     * @param items what to call for
+     * @param call one call, throwing {@link RegistryException} when it fails
+     * @param action names the calls in the exception
+     * @throws RegistryException the first failure, after every call ended or the deadline passed
+     */
+    <T> void forEach(Collection<T> items, Consumer<T> call, String action) {
+        if (items.size() == 1) {
+            call.accept(items.iterator().next()); // no hand-over for a lone call
+            return;
+        }
+        long deadline = System.nanoTime() + budget().toNanos();
+        List<Future<?>> futures = new ArrayList<>(items.size());
+        try {
+            for (T item : items) {
+                futures.add(calls.submit(() -> call.accept(item)));
+            }
+        } catch (RejectedExecutionException e) {
+            futures.forEach(f -> f.cancel(true));
+            throw new RegistryUnavailableException(action + " failed: the eureka client is closed", null);
+        }
+        RuntimeException first = null;
+        int failed = 0;
+        for (Future<?> future : futures) {
+            try {
+                future.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                continue;
+            } catch (ExecutionException e) {
+                first = first != null ? first : e.getCause() instanceof RuntimeException
+                        ? (RuntimeException) e.getCause() : new RegistryException(action + " failed: " + e.getCause());
+            } catch (TimeoutException | CancellationException e) {
+                future.cancel(true);
+                first = first != null ? first : new RegistryUnavailableException(action + " failed: no eureka "
+                        + "server answered within " + budget().toMillis() + " ms (tried " + servers + ")", null);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                futures.forEach(f -> f.cancel(true));
+                throw new RegistryUnavailableException(action + " interrupted", e);
+            }
+            failed++;
+        }
+        if (first != null) {
+            if (failed > 1) {
+                LOG.debug("{}: {} of {} calls failed", action, failed, items.size());
+            }
+            throw first;
+        }
+    }
+
+    /**
+     * Runs background work (a renewal) on one of at most {@value #BACKGROUND} threads: a renewal that hangs on a
+     * dead server holds up neither the other instances' renewals nor {@link #forEach}.
+     *
+     * @param task the work; it handles its own failures
+     * @throws RegistryUnavailableException when the client is closed
+     */
+    void execute(Runnable task) {
+        try {
+            background.execute(task);
+        } catch (RejectedExecutionException e) {
+            throw new RegistryUnavailableException("the eureka client is closed", null);
+        }
+    }
+
+    /**
+     * Returns the longest one call may take: the request timeout for each server it may try.
+     *
+     * @return the budget, plus a little so that a call's own timeout ends it first
+     */
+    java.time.Duration budget() {
+        return timeout.multipliedBy(servers.size()).plusMillis(250);
+    }
+
     private HttpResponse<byte[]> call(String method, String path, String json, String action) {
+        return call(method, path, json, action, false);
+    }
+
+    private HttpResponse<byte[]> call(String method, String path, String json, String action,
+                                      boolean forbiddenIsAnAnswer) {
         HttpClient client = http;
         if (client == null) {
             throw new RegistryUnavailableException(action + " failed: the eureka client is closed", null);
@@ -134,19 +275,12 @@ final class EurekaClient implements AutoCloseable {
         for (int i = 0; i < attempts; i++) {
             int index = (first + i) % servers.size();
             URI server = servers.get(index);
-            HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + "/" + path))
-                    .timeout(timeout)
-                    .header("Accept", "application/json")
-                    .header("Content-Type", "application/json")
-                    .header("User-Agent", EurekaInstances.AGENT_VALUE)
-                    .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
-                            : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
-            if (authorization != null) {
-                request.header("Authorization", authorization);
-            }
             HttpResponse<byte[]> response;
             try {
-                response = client.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+                response = client.send(request(server, method, path, json), HttpResponse.BodyHandlers.ofByteArray());
+            } catch (IllegalArgumentException | IllegalStateException | SecurityException e) {
+                // Never let a JDK exception out: a URI the client refuses, a client shut down under the call.
+                throw new RegistryUnavailableException(action + " failed at eureka " + server + ": " + e, e);
             } catch (IOException e) {
                 last = e;
                 LOG.debug("{} at eureka {} failed: {}", action, server, e.toString());
@@ -172,7 +306,7 @@ final class EurekaClient implements AutoCloseable {
                         + (authorization == null ? "(no credentials were given)" : "(check the user and password)"),
                         null);
             }
-            if (response.statusCode() == 403) {
+            if (response.statusCode() == 403 && !forbiddenIsAnAnswer) {
                 throw new RegistryAccessDeniedException(action + " refused by eureka " + server + ": HTTP 403 (the "
                         + "user may lack permission, the server may demand a CSRF token, or a server that started "
                         + "without peers refuses reads for eureka.server.wait-time-in-ms-when-sync-empty)", null);
@@ -181,6 +315,20 @@ final class EurekaClient implements AutoCloseable {
         }
         throw new RegistryUnavailableException(action + " failed: no eureka server answered (tried " + servers
                 + "); last error: " + last, last);
+    }
+
+    private HttpRequest request(URI server, String method, String path, String json) {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(server + "/" + path))
+                .timeout(timeout)
+                .header("Accept", "application/json")
+                .header("Content-Type", "application/json")
+                .header("User-Agent", EurekaInstances.AGENT_VALUE)
+                .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
+        if (authorization != null) {
+            request.header("Authorization", authorization);
+        }
+        return request.build();
     }
 
     private static void expect(HttpResponse<byte[]> response, String action, int... ok) {
@@ -215,6 +363,8 @@ final class EurekaClient implements AutoCloseable {
         HttpClient client = http;
         http = null; // on Java 17 the selector thread ends once the client is unreachable
         Http.shutdown(client);
+        calls.shutdownNow();
+        background.shutdownNow();
         executor.shutdownNow();
     }
 

@@ -71,17 +71,26 @@ final class EurekaOptions {
 
     /** A server URL is the base under which Eureka serves {@code /apps}: scheme, host, port, path, nothing else. */
     private static URI checkServer(URI url) {
+        if (url == null) {
+            throw new InvalidOptionException("servers", "eureka server URL must not be null");
+        }
+        if (url.toString().indexOf('@') >= 0) {
+            // A password inside a URL ends up in logs; credentials go through their own option. Checked first and
+            // on the whole text: a password containing '/', '?' or '#' ends the authority early, so that the
+            // rest of it looks like a path.
+            throw new InvalidOptionException("servers", "eureka server URL must not carry user info; give the "
+                    + "user and password as credentials");
+        }
         String scheme = url.getScheme() == null ? "" : url.getScheme().toLowerCase(Locale.ROOT);
         if (!scheme.equals("http") && !scheme.equals("https")) {
             throw badServer(url, "must start with http:// or https://");
         }
         if (url.getHost() == null) {
-            throw badServer(url, "needs a host");
+            throw badServer(url, "needs a host and, if any, a port 1-65535 (java.net.URI takes no '_' in a host "
+                    + "name)");
         }
-        if (url.getRawUserInfo() != null) {
-            // A password inside a URL ends up in logs; credentials go through their own option.
-            throw new InvalidOptionException("servers", "eureka server URL must not carry user info; give the "
-                    + "user and password as credentials");
+        if (url.getPort() != -1 && (url.getPort() < 1 || url.getPort() > 65535)) {
+            throw badServer(url, "needs a port 1-65535");
         }
         if (url.getRawQuery() != null || url.getRawFragment() != null) {
             throw badServer(url, "must have no query or fragment");
@@ -93,6 +102,7 @@ final class EurekaOptions {
         return URI.create(scheme + "://" + url.getRawAuthority() + path);
     }
 
+    /** Only for URLs without '@', so that the URL shown holds no password. */
     private static InvalidOptionException badServer(URI url, String rule) {
         return new InvalidOptionException("servers", "eureka server URL " + rule + ", such as "
                 + "http://10.0.0.1:8761/eureka; was '" + url + "'");

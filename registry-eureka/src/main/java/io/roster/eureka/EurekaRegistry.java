@@ -17,18 +17,19 @@ import java.io.UncheckedIOException;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A registry on Netflix Eureka (a Spring Cloud Eureka server, or Netflix's {@code eureka/v2}), through Eureka's
@@ -37,13 +38,19 @@ import java.util.function.Consumer;
  * <ul>
  *   <li>Each endpoint of an instance is one Eureka instance of application {@code <NAME>} (upper case), with the
  *       Kratos metadata keys {@code ID}, {@code Name}, {@code Version}, {@code Endpoints}; discovery regroups them
- *       by {@code ID} into one instance with all its endpoints. Instances of Spring Cloud or Netflix clients are
- *       discovered too, as {@code http://<ipAddr>:<port>}. Only {@code UP} instances, unless told otherwise.</li>
+ *       by {@code ID} into one instance with all its endpoints. {@code hostName} is the endpoint's address, so
+ *       that Spring Cloud consumers ({@code DiscoveryClient}, LoadBalancer, OpenFeign) can dial it. Instances of
+ *       Spring Cloud or Netflix clients are discovered too, as {@code http://<ipAddr>:<port>}. Only {@code UP}
+ *       instances, unless told otherwise.</li>
  *   <li>Keepalive: every endpoint's lease is renewed each renewal interval; when the server answers 404 (it
  *       restarted, or evicted the instance) the instance is registered again at once, and when no server answers
  *       it is registered again with backoff, without giving up, until deregistered.</li>
- *   <li>Watch: Eureka has no push, so watched services are polled every refresh interval and watchers wake only on
- *       a real change; while no server answers, watchers keep the last list.</li>
+ *   <li>Watch: Eureka has no push, so the registry polls at a fixed rate, once per refresh interval for all
+ *       watched services, reading the registry's recent changes ({@code GET apps/delta}, checked against the
+ *       server's hash code) rather than every instance; watchers wake only on a real change; while no server
+ *       answers, watchers keep the last list.</li>
+ *   <li>Close: every instance is deregistered at once, and close waits for that once: at most the request timeout
+ *       per server URL, however many instances there are.</li>
  * </ul>
  *
  * <pre>{@code
@@ -68,6 +75,7 @@ public final class EurekaRegistry extends AbstractRegistry {
     private final EurekaClient client;
     private final ScheduledExecutorService renewals;
     private final ScheduledExecutorService refreshes;
+    private final EurekaWatches watches;
     private final Map<String, Lease> leases = new ConcurrentHashMap<>(); // written under registrationLock()
     private final Set<String> reportedBadRecords = Collections.newSetFromMap(new ConcurrentHashMap<>());
 
@@ -77,6 +85,8 @@ public final class EurekaRegistry extends AbstractRegistry {
         this.client = new EurekaClient(options);
         this.renewals = DaemonThreadFactory.scheduler("roster-eureka-renew");
         this.refreshes = DaemonThreadFactory.scheduler("roster-eureka-refresh");
+        this.watches = new EurekaWatches(description(), client, options.upOnly, this::reportBadRecord, refreshes,
+                options.refresh);
     }
 
     /**
@@ -94,15 +104,13 @@ public final class EurekaRegistry extends AbstractRegistry {
         EurekaInstances.validate(instance);
         List<EurekaInstances.Record> records = EurekaInstances.records(instance,
                 EurekaOptions.seconds(options.renew), EurekaOptions.seconds(options.lease));
-        List<EurekaInstances.Record> done = new ArrayList<>();
         try {
-            for (EurekaInstances.Record record : records) {
-                client.register(record);
-                done.add(record);
-            }
+            client.forEach(records, client::register, "register " + key(instance));
         } catch (RegistryException e) {
             // A half-registered new instance is withdrawn; an update leaves the old lease running.
-            cancelQuietly(previous == null ? done : List.of());
+            if (previous == null) {
+                cancelQuietly(records);
+            }
             throw e;
         }
         Lease old = leases.remove(key(instance));
@@ -120,40 +128,87 @@ public final class EurekaRegistry extends AbstractRegistry {
 
     @Override
     protected void doDeregister(ServiceInstance instance, boolean owned) {
-        Lease lease = leases.remove(key(instance));
-        if (lease != null) {
-            lease.stop();
-            for (EurekaInstances.Record record : lease.records) { // what was registered, whatever the caller holds
-                client.cancel(record.app(), record.instanceId());
-            }
+        Lease lease = leases.remove(key(instance)); // there is one exactly when owned
+        if (lease == null) {
+            // Not registered here: the Eureka instances under its endpoints, if any, are another process's (their
+            // ids hold only host, application and port), so nothing is removed.
             return;
         }
-        String app = EurekaInstances.app(instance.name());
-        for (URI endpoint : instance.endpoints()) {
-            client.cancel(app, EurekaInstances.instanceId(app, endpoint));
+        lease.stop();
+        // What was registered, whatever the caller holds; all endpoints at once, so that an outage costs one
+        // timeout.
+        client.forEach(lease.records, this::cancel, "deregister " + key(instance));
+    }
+
+    /**
+     * Deregisters everything at once and waits for it once, at most one call's time (the request timeout per
+     * server URL), however many instances there are: during an outage closing costs one timeout, and what did not
+     * reach the server expires after its lease.
+     */
+    @Override
+    protected void deregisterAll(Collection<ServiceInstance> instances) {
+        // Eureka's own, until AbstractRegistry offers a concurrent deregisterAll to fold this into.
+        List<EurekaInstances.Record> records = new ArrayList<>();
+        for (ServiceInstance instance : instances) {
+            Lease lease = leases.remove(key(instance));
+            if (lease != null) {
+                lease.stop();
+                records.addAll(lease.records);
+            }
+        }
+        if (records.isEmpty()) {
+            return;
+        }
+        try {
+            client.forEach(records, this::cancel, "deregister on close");
+        } catch (RegistryException e) {
+            LOG.warn("{}: deregistering on close failed, what was not removed expires after its lease ({} s): {}",
+                    description(), EurekaOptions.seconds(options.lease), e.getMessage());
         }
     }
 
     @Override
     protected List<ServiceInstance> doGetService(String name) {
-        return read(name); // the client's exceptions name the call and the servers tried
+        Optional<byte[]> body = client.application(EurekaInstances.app(name));
+        try {
+            return body.map(b -> EurekaInstances.read(name, b, options.upOnly, this::reportBadRecord))
+                    .orElse(List.of());
+        } catch (UncheckedIOException e) {
+            throw notJson("read " + name, e);
+        }
+    }
+
+    @Override
+    protected Collection<String> doServices() {
+        byte[] body = client.applications();
+        Set<String> names = new HashSet<>();
+        try {
+            EurekaInstances.scan(body, instance -> {
+                if (!options.upOnly || "UP".equals(instance.status())) {
+                    EurekaInstances.serviceName(instance.app(), instance.name()).ifPresent(names::add);
+                }
+            });
+        } catch (UncheckedIOException e) {
+            throw notJson("list services", e);
+        }
+        return names;
     }
 
     @Override
     protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
-        return new EurekaWatch(name, this::read, sink, refreshes, options.refresh);
+        return watches.subscribe(name, sink);
     }
 
     @Override
     protected void shutdown() {
         leases.values().forEach(Lease::stop);
         leases.clear();
+        // Interrupts a renewal or poll in flight: its HTTP request is cancelled, so no thread outlives close() by
+        // more than a moment and nothing is sent afterwards.
         renewals.shutdownNow();
         refreshes.shutdownNow();
         try {
-            // A renewal or poll in flight ends within the request timeout; wait for it, so that no thread outlives
-            // close() and nothing is sent afterwards.
-            long wait = options.timeout.toMillis() * Math.max(2, options.servers.size()) + 1000;
+            long wait = client.budget().toMillis() + 1000;
             renewals.awaitTermination(wait, TimeUnit.MILLISECONDS);
             refreshes.awaitTermination(wait, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
@@ -170,16 +225,10 @@ public final class EurekaRegistry extends AbstractRegistry {
         abandon();
     }
 
-    private List<ServiceInstance> read(String name) {
-        Optional<byte[]> body = client.application(EurekaInstances.app(name));
-        try {
-            return body.map(b -> EurekaInstances.read(name, b, options.upOnly, this::reportBadRecord))
-                    .orElse(List.of());
-        } catch (UncheckedIOException e) {
-            // Not Eureka answering (a proxy's error page, say): as good as no answer.
-            throw new RegistryUnavailableException("read " + name + " failed: " + description()
-                    + " answered with something that is not JSON", e);
-        }
+    private RegistryException notJson(String action, UncheckedIOException e) {
+        // Not Eureka answering (a proxy's error page, say): as good as no answer.
+        return new RegistryUnavailableException(action + " failed: " + description()
+                + " answered with something that is not JSON", e);
     }
 
     private void reportBadRecord(String instanceId, String why) {
@@ -189,14 +238,18 @@ public final class EurekaRegistry extends AbstractRegistry {
         }
     }
 
+    private void cancel(EurekaInstances.Record record) {
+        client.cancel(record.app(), record.instanceId());
+    }
+
     private void cancelQuietly(List<EurekaInstances.Record> records) {
-        for (EurekaInstances.Record record : records) {
-            try {
-                client.cancel(record.app(), record.instanceId());
-            } catch (RegistryException e) {
-                LOG.debug("{}: removing {} failed, it will expire: {}", description(), record.instanceId(),
-                        e.toString());
-            }
+        if (records.isEmpty()) {
+            return;
+        }
+        try {
+            client.forEach(records, this::cancel, "remove " + records.size() + " eureka instance(s)");
+        } catch (RegistryException e) {
+            LOG.debug("{}: removing eureka instances failed, they will expire: {}", description(), e.toString());
         }
     }
 
@@ -206,14 +259,18 @@ public final class EurekaRegistry extends AbstractRegistry {
 
     /**
      * Keeps one registered instance alive: renews each of its Eureka instances every renewal interval, and
-     * registers them all again when the server lost them (404) or did not answer. Renewals and re-registrations
-     * run on the registry's renewal thread.
+     * registers them all again when the server lost them (404) or did not answer. The renewal thread schedules;
+     * the calls run on the client's renewal threads, so that many instances, or one hung call, do not make the
+     * others late. Re-registrations run on the renewal thread. Neither holds the registration lock: a hung server
+     * must not hold up {@code deregister}, {@code register} or {@code close()}.
      */
     private final class Lease {
         final ServiceInstance instance;
         final List<EurekaInstances.Record> records;
         private final RetryTask reRegister;
         private volatile ScheduledFuture<?> renewal;
+        private volatile boolean stopped;
+        private final AtomicBoolean renewing = new AtomicBoolean();
 
         Lease(ServiceInstance instance, List<EurekaInstances.Record> records) {
             this.instance = instance;
@@ -230,7 +287,9 @@ public final class EurekaRegistry extends AbstractRegistry {
             renewal = renewals.scheduleAtFixedRate(this::renew, period, period, TimeUnit.NANOSECONDS);
         }
 
+        /** Called under the registration lock when the instance is deregistered, updated or closed. */
         void stop() {
+            stopped = true;
             ScheduledFuture<?> r = renewal;
             if (r != null) {
                 r.cancel(false);
@@ -238,14 +297,38 @@ public final class EurekaRegistry extends AbstractRegistry {
             reRegister.close();
         }
 
+        /** On the renewal scheduler: hands the calls to the client's renewal threads, one round at a time. */
         private void renew() {
-            if (reRegister.isBusy()) {
-                return; // a re-registration is under way; it renews everything by itself
+            if (stopped || reRegister.isBusy() || !renewing.compareAndSet(false, true)) {
+                return; // deregistered; re-registering (which renews everything); or the last round still runs
+            }
+            try {
+                client.execute(this::renewNow);
+            } catch (RuntimeException e) {
+                renewing.set(false); // closing
+            } catch (Throwable t) {
+                // Never let the periodic task die: a scheduled task that throws is not run again.
+                renewing.set(false);
+                LOG.error("{}: renewing {} failed", description(), key(instance), t);
+            }
+        }
+
+        private void renewNow() {
+            try {
+                renewRecords();
+            } finally {
+                renewing.set(false);
+            }
+        }
+
+        private void renewRecords() {
+            if (stopped) {
+                return;
             }
             try {
                 for (EurekaInstances.Record record : records) {
                     if (!client.renew(record.app(), record.instanceId())) {
-                        if (leases.get(key(instance)) != this) {
+                        if (stopped) {
                             return; // deregistered while this renewal was in flight
                         }
                         LOG.info("{}: eureka no longer knows {} (server restarted or evicted it), registering "
@@ -255,28 +338,40 @@ public final class EurekaRegistry extends AbstractRegistry {
                     }
                 }
             } catch (RuntimeException e) {
-                if (isClosed()) {
+                if (stopped || isClosed()) {
                     return; // interrupted by close()
                 }
                 LOG.warn("{}: renewing {} failed, registering again until a server takes it: {}", description(),
                         key(instance), e.getMessage());
                 reRegister.trigger();
+            } catch (Throwable t) {
+                LOG.error("{}: renewing {} failed", description(), key(instance), t); // the next round tries again
             }
         }
 
         private void registerAgain() {
-            registrationLock().lock();
-            try {
-                // Re-checked under the lock: a deregister or update in between must never be undone.
-                if (isClosed() || !isRegistered(instance) || leases.get(key(instance)) != this) {
-                    return;
-                }
-                for (EurekaInstances.Record record : records) {
-                    client.register(record);
-                }
-            } finally {
-                registrationLock().unlock();
+            if (stopped) {
+                return;
             }
+            client.forEach(records, client::register, "re-register " + key(instance));
+            if (stopped) {
+                undo();
+            }
+        }
+
+        /**
+         * Undoes a re-registration that raced a deregister, update or close (its POSTs may have landed after
+         * their DELETEs): removes what is not the registry's anymore, and has a newer lease of the same instance
+         * write its own records again, in case these overwrote them.
+         */
+        private void undo() {
+            Lease successor = leases.get(key(instance));
+            Set<String> kept = new HashSet<>();
+            if (successor != null && successor != this) {
+                successor.records.forEach(r -> kept.add(r.instanceId()));
+                successor.reRegister.trigger();
+            }
+            cancelQuietly(records.stream().filter(r -> !kept.contains(r.instanceId())).toList());
         }
     }
 
@@ -306,8 +401,11 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder serverUrls(List<URI> urls) {
+            if (urls == null) {
+                throw new InvalidOptionException("servers", "eureka server URLs must not be null");
+            }
             servers.clear();
-            urls.forEach(u -> servers.add(Objects.requireNonNull(u, "server URL")));
+            servers.addAll(urls); // each is checked by build()
             return this;
         }
 
@@ -318,7 +416,7 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder serverUrl(URI url) {
-            servers.add(Objects.requireNonNull(url, "url"));
+            servers.add(url); // checked by build()
             return this;
         }
 
@@ -330,8 +428,8 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder credentials(String user, String password) {
-            this.user = Objects.requireNonNull(user, "user");
-            this.password = Objects.requireNonNull(password, "password");
+            this.user = nonNull("user", user);
+            this.password = nonNull("password", password);
             return this;
         }
 
@@ -387,7 +485,7 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder sslContext(SSLContext sslContext) {
-            this.sslContext = Objects.requireNonNull(sslContext, "sslContext");
+            this.sslContext = nonNull("sslContext", sslContext);
             return this;
         }
 
@@ -411,6 +509,13 @@ public final class EurekaRegistry extends AbstractRegistry {
         public EurekaRegistry build() {
             return new EurekaRegistry(new EurekaOptions(servers, user, password, renew, lease, refresh, timeout,
                     sslContext, upOnly));
+        }
+
+        private static <T> T nonNull(String option, T value) {
+            if (value == null) {
+                throw new InvalidOptionException(option, "eureka option '" + option + "' must not be null");
+            }
+            return value;
         }
     }
 }

@@ -88,6 +88,14 @@ public final class EurekaRegistryProvider implements RegistryProvider {
                     + "eureka://10.0.0.1:8761/eureka");
         }
         String[] entries = (String.join(",", uri.hosts()) + uri.path()).split(",", -1);
+        for (String entry : entries) {
+            if (entry.indexOf('@') >= 0) {
+                // Nothing of the text is shown: it is most likely the rest of a password that held a '/'.
+                throw new InvalidOptionException("servers", "eureka URI takes user info only before the first "
+                        + "server, or as the user and password options; a password containing '/', '?' or '#' "
+                        + "must be percent-encoded (%2F, %3F, %23)");
+            }
+        }
         List<String> hosts = new ArrayList<>();
         List<String> paths = new ArrayList<>();
         Set<String> given = new LinkedHashSet<>();
@@ -98,10 +106,6 @@ public final class EurekaRegistryProvider implements RegistryProvider {
             if (host.isEmpty()) {
                 throw new InvalidOptionException("servers", "eureka URI has a server without a host in '"
                         + String.join(",", entries) + "'");
-            }
-            if (host.indexOf('@') >= 0) {
-                throw new InvalidOptionException("servers", "eureka URI takes user info only before the first "
-                        + "server, or as the user and password options");
             }
             hosts.add(host);
             paths.add(path);

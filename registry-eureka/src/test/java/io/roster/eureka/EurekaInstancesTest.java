@@ -10,6 +10,7 @@ import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.entry;
 
 /** The Eureka layout both ways, without a server: the exact JSON written, and what is read from other clients. */
 class EurekaInstancesTest {
@@ -19,7 +20,8 @@ class EurekaInstancesTest {
     /**
      * Golden: what Kratos's Go registry sends for an instance with two endpoints and metadata (its struct's field
      * order, metadata keys sorted as Go sorts them), each Eureka instance with its own endpoint (not Kratos bug
-     * #3818's last one), plus Roster's agent name and the lease fields Kratos leaves out.
+     * #3818's last one) and the address as {@code hostName} (not Kratos's app name, which Spring Cloud consumers
+     * would dial), plus Roster's agent name and the lease fields Kratos leaves out.
      */
     @Test
     void registrationJsonIsKratosFormatWithEachEndpointInItsOwnInstance() {
@@ -43,7 +45,7 @@ class EurekaInstancesTest {
     }
 
     private static String golden(String endpoint, int port) {
-        return "{\"instance\":{\"instanceId\":\"10.0.0.5:HELLOWORLD:" + port + "\",\"hostName\":\"HELLOWORLD\","
+        return "{\"instance\":{\"instanceId\":\"10.0.0.5:HELLOWORLD:" + port + "\",\"hostName\":\"10.0.0.5\","
                 + "\"port\":{\"$\":" + port + ",\"@enabled\":\"true\"},\"app\":\"HELLOWORLD\",\"ipAddr\":\"10.0.0.5\","
                 + "\"vipAddress\":\"HELLOWORLD\",\"status\":\"UP\",\"securePort\":{\"$\":443,\"@enabled\":\"false\"},"
                 + "\"homePageUrl\":\"" + endpoint + "/\",\"statusPageUrl\":\"" + endpoint + "/info\","
@@ -106,8 +108,10 @@ class EurekaInstancesTest {
                 + "," + kratos("10.0.0.6:SVC:8000", "http://10.0.0.6:8000", "k-2", "v1", "", "UP", 1)
                 // not UP
                 + "," + kratos("10.0.0.7:SVC:9000", "grpc://10.0.0.7:9000", "k-3", "v1", "", "DOWN", 1)
-                // an id the core rules refuse
+                // an id the core rules refuse for writing, read as written
                 + "," + kratos("10.0.0.8:SVC:9000", "grpc://10.0.0.8:9000", "bad/id", "v1", "", "UP", 1)
+                // an endpoint without a port: unusable
+                + "," + kratos("10.0.0.4:SVC:0", "grpc://10.0.0.4", "k-4", "v1", "", "UP", 1)
                 // a Spring Cloud client, empty metadata as Eureka's codec writes it, secure port enabled
                 + ",{\"instanceId\":\"host-a:svc:8080\",\"hostName\":\"host-a\",\"app\":\"SVC\","
                 + "\"ipAddr\":\"10.0.0.9\","
@@ -120,15 +124,117 @@ class EurekaInstancesTest {
         List<ServiceInstance> up = EurekaInstances.read("svc", bytes(body), true, (id, why) -> skipped.add(id));
 
         assertThat(up).containsExactly(
+                ServiceInstance.builder().name("svc").id("bad/id").version("v1").endpoint("grpc://10.0.0.8:9000")
+                        .buildLenient(),
                 ServiceInstance.builder().name("svc").id("host-a:svc:8080")
                         .endpoint("http://10.0.0.9:8080").endpoint("https://10.0.0.9:8443").build(),
                 ServiceInstance.builder().name("svc").id("k-1").version("v2").metadata("color", "new")
                         .endpoint("grpc://10.0.0.5:9000").endpoint("http://10.0.0.5:8000").build(),
                 ServiceInstance.builder().name("svc").id("k-2").version("v1").endpoint("http://10.0.0.6:8000").build());
-        assertThat(skipped).containsExactly("10.0.0.8:SVC:9000");
+        assertThat(skipped).containsExactly("10.0.0.4:SVC:0");
 
         List<ServiceInstance> any = EurekaInstances.read("svc", bytes(body), false, (id, why) -> { });
         assertThat(any).extracting(ServiceInstance::id).contains("k-3");
+    }
+
+    /**
+     * Golden: what Go Kratos writes for a service whose version has a space, whose metadata has an empty key, with
+     * an endpoint with a path and a legacy {@code ?isSecure=} one (hostName is the app name, as Kratos writes it).
+     * Kratos reads all of it; so does Roster, as written.
+     */
+    @Test
+    void kratosRecordsAreReadAsWritten() {
+        String body = "{\"application\":{\"name\":\"_PRIVATE.SVC\",\"instance\":["
+                + goKratos("10.0.0.1:_PRIVATE.SVC:8000", "http://10.0.0.1:8000/api", "10.0.0.1", 8000) + ","
+                + goKratos("10.0.0.1:_PRIVATE.SVC:9000", "grpc://10.0.0.1:9000?isSecure=false", "10.0.0.1", 9000)
+                + "]}}";
+        List<String> skipped = new ArrayList<>();
+
+        List<ServiceInstance> read = EurekaInstances.read("_private.svc", bytes(body), true,
+                (id, why) -> skipped.add(id + ": " + why));
+
+        assertThat(skipped).isEmpty();
+        assertThat(read).hasSize(1);
+        ServiceInstance instance = read.get(0);
+        assertThat(instance.name()).isEqualTo("_private.svc");
+        assertThat(instance.id()).isEqualTo("go-1");
+        assertThat(instance.version()).isEqualTo("v1.0 beta");
+        assertThat(instance.metadata()).containsExactly(entry("", "empty key"), entry("region", "eu"));
+        assertThat(instance.endpoints()).extracting(Object::toString)
+                .containsExactly("grpc://10.0.0.1:9000?isSecure=false", "http://10.0.0.1:8000/api");
+    }
+
+    private static String goKratos(String instanceId, String endpoint, String ip, int port) {
+        return "{\"instanceId\":\"" + instanceId + "\",\"hostName\":\"_PRIVATE.SVC\",\"port\":{\"$\":" + port
+                + ",\"@enabled\":\"true\"},\"app\":\"_PRIVATE.SVC\",\"ipAddr\":\"" + ip + "\",\"vipAddress\":"
+                + "\"_PRIVATE.SVC\",\"status\":\"UP\",\"securePort\":{\"$\":443,\"@enabled\":\"false\"},"
+                + "\"homePageUrl\":\"" + endpoint + "/\",\"statusPageUrl\":\"" + endpoint + "/info\","
+                + "\"healthCheckUrl\":\"" + endpoint + "/health\"," + DATA_CENTER + ",\"metadata\":{\"\":\"empty key\","
+                + "\"Endpoints\":\"" + endpoint + "\",\"ID\":\"go-1\",\"Name\":\"_private.svc\","
+                + "\"Version\":\"v1.0 beta\",\"agent\":\"go-eureka-client\",\"region\":\"eu\"}}";
+    }
+
+    /**
+     * Golden: what Spring Cloud Netflix's Eureka client (4.x) registers, as the server lists it: host name and
+     * address differ, the secure port is off, metadata carries Spring's keys and a {@code version}.
+     */
+    @Test
+    void springRecordIsReadAsWritten() {
+        String body = "{\"application\":{\"name\":\"GREETER\",\"instance\":[{\"instanceId\":"
+                + "\"host-a.example:greeter:8080\",\"hostName\":\"host-a.example\",\"app\":\"GREETER\","
+                + "\"ipAddr\":\"10.1.0.7\",\"status\":\"UP\",\"overriddenStatus\":\"UNKNOWN\",\"port\":{\"$\":8080,"
+                + "\"@enabled\":\"true\"},\"securePort\":{\"$\":443,\"@enabled\":\"false\"},\"countryId\":1,"
+                + "\"dataCenterInfo\":{\"@class\":\"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo\","
+                + "\"name\":\"MyOwn\"},\"leaseInfo\":{\"renewalIntervalInSecs\":30,\"durationInSecs\":90,"
+                + "\"registrationTimestamp\":1767139200000,\"lastRenewalTimestamp\":1767139230000,"
+                + "\"evictionTimestamp\":0,\"serviceUpTimestamp\":1767139200000},\"metadata\":{"
+                + "\"management.port\":\"8081\",\"version\":\"2.4.1 (build 7)\"},\"homePageUrl\":"
+                + "\"http://host-a.example:8080/\",\"statusPageUrl\":\"http://host-a.example:8080/actuator/info\","
+                + "\"healthCheckUrl\":\"http://host-a.example:8080/actuator/health\",\"vipAddress\":\"greeter\","
+                + "\"secureVipAddress\":\"greeter\",\"isCoordinatingDiscoveryServer\":\"false\","
+                + "\"lastUpdatedTimestamp\":\"1767139200000\",\"lastDirtyTimestamp\":\"1767139199000\","
+                + "\"actionType\":\"ADDED\"}]}}";
+
+        List<ServiceInstance> read = EurekaInstances.read("greeter", bytes(body), true, (id, why) -> { });
+
+        assertThat(read).containsExactly(ServiceInstance.builder().name("greeter").id("host-a.example:greeter:8080")
+                .version("2.4.1 (build 7)").metadata("management.port", "8081").metadata("version", "2.4.1 (build 7)")
+                .endpoint("http://10.1.0.7:8080").buildLenient());
+    }
+
+    @Test
+    void serviceNamesAreKratosNamesOrLowerCasedApplications() {
+        assertThat(EurekaInstances.serviceName("GREETER", "Greeter")).contains("Greeter");
+        assertThat(EurekaInstances.serviceName("SPRING-APP", null)).contains("spring-app");
+        // A Name that does not map to its application is not what getService would find it under.
+        assertThat(EurekaInstances.serviceName("OTHER", "greeter")).contains("other");
+        // The server upper-cases with Java's toUpperCase ("ß" becomes "SS"); Go's keeps "ß".
+        assertThat(EurekaInstances.serviceName("STRASSE", "straße")).contains("straße");
+    }
+
+    /** Streaming, without trees: what changes on a renewal does not change the hash; anything else does. */
+    @Test
+    void scannedHashIgnoresRenewalsOnly() {
+        String record = kratos("10.0.0.5:SVC:9000", "grpc://10.0.0.5:9000", "k-1", "v1", "", "UP", 1);
+        String renewed = record.replace("{\"instanceId\"", "{\"leaseInfo\":{\"lastRenewalTimestamp\":42},"
+                + "\"lastUpdatedTimestamp\":\"7\",\"actionType\":\"MODIFIED\",\"instanceId\"");
+        String changed = record.replace("\"v1\"", "\"v2\"");
+        String down = record.replace("\"UP\"", "\"DOWN\"");
+        List<EurekaInstances.Scanned> scanned = new ArrayList<>();
+        String body = "{\"applications\":{\"apps__hashcode\":\"UP_3_DOWN_1_\",\"application\":[{\"name\":\"SVC\","
+                + "\"instance\":[" + String.join(",", record, renewed, changed, down) + "]}]}}";
+
+        String hash = EurekaInstances.scan(bytes(body), scanned::add);
+
+        assertThat(hash).isEqualTo("UP_3_DOWN_1_");
+        assertThat(scanned).extracting(EurekaInstances.Scanned::instanceId).containsOnly("10.0.0.5:SVC:9000");
+        assertThat(scanned.get(1).hash()).isEqualTo(scanned.get(0).hash());
+        assertThat(scanned.get(1).actionType()).isEqualTo("MODIFIED");
+        assertThat(scanned.get(2).hash()).isNotEqualTo(scanned.get(0).hash());
+        assertThat(scanned.get(3).hash()).isNotEqualTo(scanned.get(0).hash());
+        assertThat(scanned.get(0).name()).isEqualTo("svc");
+        assertThat(scanned.get(2).entry(bytes(body)).json().path("metadata").path("Version").asText())
+                .isEqualTo("v2");
     }
 
     @Test

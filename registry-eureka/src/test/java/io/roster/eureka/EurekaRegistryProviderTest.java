@@ -85,6 +85,56 @@ class EurekaRegistryProviderTest {
                 .hasMessageNotContaining("top-Secret");
     }
 
+    /** Such a URL did not parse into a host, and the message quoted it whole. */
+    @Test
+    void serverUrlWithAnAtSignInItsPasswordIsNotEchoed() {
+        URI url = URI.create("http://roster:p@ss-S3cr3t@127.0.0.1:8761/eureka");
+        assertThatThrownBy(() -> EurekaRegistry.builder().serverUrl(url).build())
+                .isInstanceOf(InvalidOptionException.class)
+                .hasMessageContaining("user info")
+                .hasMessageNotContaining("S3cr3t");
+    }
+
+    /** A '/' in the password ends the URI's authority early; the rest, password and all, was quoted as a server. */
+    @Test
+    void uriPasswordWithASlashIsNotEchoed() {
+        assertThatThrownBy(() -> Registries.open("eureka://roster:p/ss-S3cr3t@127.0.0.1:8761/eureka"))
+                .isInstanceOf(InvalidOptionException.class)
+                .hasMessageContaining("percent-encoded")
+                .hasMessageNotContaining("S3cr3t");
+        assertThatThrownBy(() -> Registries.open("eureka://10.0.0.1:8761/eureka,roster:p@ss-S3cr3t@10.0.0.2:8761"))
+                .isInstanceOf(InvalidOptionException.class)
+                .hasMessageNotContaining("S3cr3t");
+    }
+
+    /** Port 99999 was accepted, and the first call failed with a raw IllegalArgumentException. */
+    @Test
+    void portOutOfRangeIsRejectedAtOpen() {
+        assertRejected("eureka://127.0.0.1:99999/eureka", "servers");
+        assertRejected("eureka://127.0.0.1:8761/eureka,127.0.0.1:0/eureka", "servers");
+        assertThatThrownBy(() -> EurekaRegistry.builder().serverUrl(URI.create("http://127.0.0.1:65536/eureka"))
+                .build()).isInstanceOf(InvalidOptionException.class).hasMessageContaining("port 1-65535");
+    }
+
+    /** A null argument was a bare NullPointerException. */
+    @Test
+    void nullArgumentsAreNamedOptions() {
+        assertNamed(() -> EurekaRegistry.builder().serverUrls(null), "servers");
+        assertNamed(() -> EurekaRegistry.builder().serverUrl(null).build(), "servers");
+        assertNamed(() -> EurekaRegistry.builder().credentials(null, "p"), "user");
+        assertNamed(() -> EurekaRegistry.builder().credentials("u", null), "password");
+        assertNamed(() -> EurekaRegistry.builder().sslContext(null), "sslContext");
+        assertNamed(() -> EurekaRegistry.builder().serverUrl(URI.create("http://a:8761/eureka"))
+                .renewalInterval(null).build(), "renew");
+        assertNamed(() -> EurekaRegistry.builder().serverUrl(URI.create("http://a:8761/eureka"))
+                .timeout(null).build(), "timeout");
+    }
+
+    private static void assertNamed(org.assertj.core.api.ThrowableAssert.ThrowingCallable call, String option) {
+        assertThatThrownBy(call).isInstanceOf(InvalidOptionException.class)
+                .satisfies(e -> assertThat(((InvalidOptionException) e).option()).isEqualTo(option));
+    }
+
     @Test
     void builderChecksServerUrls() {
         assertThatThrownBy(() -> EurekaRegistry.builder().build()).isInstanceOf(InvalidOptionException.class)

@@ -30,7 +30,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 class EurekaSecuredServerTest {
     private static final String USER = "roster";
-    private static final String PASSWORD = "s3cret-Pa55";
+    /** With an '@', which ends the user info of a URI early for parsers that split at the first one. */
+    private static final String PASSWORD = "s3cret@Pa55";
     @TempDir
     static Path keys;
     private static EurekaTestServer server;
@@ -122,6 +123,36 @@ class EurekaSecuredServerTest {
                 .hasMessageContaining("https://127.0.0.1:" + server.port() + "/eureka")
                 .hasMessageContaining("SSLHandshakeException")
                 .hasMessageNotContaining(PASSWORD);
+    }
+
+    /**
+     * A password with an '@', given in the URI form: nothing the registry says (messages, {@code toString()},
+     * logs, at every level the tests enable) shows it, while it works and while it fails.
+     */
+    @Test
+    void passwordWithAnAtSignIsNeverShown() throws InterruptedException {
+        String service = TestInstances.serviceName("auth-at");
+        try (LogCapture logs = new LogCapture()) {
+            Registry registry = open(builder().credentials(USER, PASSWORD));
+            registry.register(TestInstances.of(service, "a-1"));
+            try (Watcher watcher = registry.watch(service)) {
+                assertThat(watcher.next(Duration.ofSeconds(10))).isPresent();
+            }
+            assertThat(registry.services()).contains(service);
+            registry.close();
+
+            String wrong = "n0t@the-Pa55";
+            Registry denied = Registries.open("eureka://" + USER + ":" + wrong + "@127.0.0.1:" + server.port()
+                    + "/eureka?tls=true&timeout=1s");
+            opened.add(denied);
+            assertThatThrownBy(() -> denied.getService(service)).hasMessageNotContaining(wrong)
+                    .hasMessageNotContaining("the-Pa55");
+            assertThat(denied.toString()).doesNotContain("the-Pa55");
+            denied.close();
+
+            // It did log (the failed read, at DEBUG), just not the password.
+            assertThat(logs.text()).doesNotContain("Pa55").contains(EurekaInstances.app(service));
+        }
     }
 
     @Test

@@ -85,7 +85,7 @@ class EurekaServerTest {
             assertThat(node.path("metadata").path("Name").asText()).isEqualTo(service);
             assertThat(node.path("metadata").path("Version").asText()).isEqualTo("v1.0.0");
             assertThat(node.path("metadata").path("color").asText()).isEqualTo("blue");
-            assertThat(node.path("hostName").asText()).isEqualTo(app);
+            assertThat(node.path("hostName").asText()).isEqualTo("127.0.0.1");
             assertThat(node.path("ipAddr").asText()).isEqualTo("127.0.0.1");
             assertThat(node.path("status").asText()).isEqualTo("UP");
             assertThat(node.path("port").path("$").asInt()).isEqualTo(endpoint.getPort());
@@ -262,6 +262,90 @@ class EurekaServerTest {
             registrar.register(y);
             Watching.awaitIds(watcher, BOUND, Set.of("x", "y"));
             assertThat(observer.getService(service)).containsExactly(x, y);
+        }
+    }
+
+    /**
+     * What Go Kratos writes, through the real server: a name starting with '_', a version with a space, an empty
+     * metadata key, an endpoint with a path. Getting, watching and listing all keep it as written.
+     */
+    @Test
+    void kratosRecordsWithLooseFieldsAreReadAsWritten() throws InterruptedException {
+        String service = TestInstances.serviceName("_private") + ".svc";
+        String app = EurekaInstances.app(service);
+        for (String endpoint : List.of("grpc://10.3.0.9:9000", "http://10.3.0.9:8000/api")) {
+            String port = endpoint.replaceAll(".*:(\\d+).*", "$1");
+            raw.register(app, "{\"instance\":{\"instanceId\":\"10.3.0.9:" + app + ":" + port + "\",\"hostName\":\""
+                    + app + "\",\"port\":{\"$\":" + port + ",\"@enabled\":\"true\"},\"app\":\"" + app
+                    + "\",\"ipAddr\":\"10.3.0.9\",\"vipAddress\":\"" + app + "\",\"status\":\"UP\","
+                    + "\"dataCenterInfo\":{\"name\":\"MyOwn\",\"@class\":"
+                    + "\"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo\"},\"metadata\":{\"\":\"empty key\","
+                    + "\"Endpoints\":\"" + endpoint + "\",\"ID\":\"go-2\",\"Name\":\"" + service + "\","
+                    + "\"Version\":\"v1.0 beta\",\"agent\":\"go-eureka-client\"}}}");
+        }
+        ServiceInstance expected = ServiceInstance.builder().name(service).id("go-2").version("v1.0 beta")
+                .metadata("", "empty key").endpoint("grpc://10.3.0.9:9000").endpoint("http://10.3.0.9:8000/api")
+                .buildLenient();
+        Registry registry = open();
+
+        assertThat(registry.getService(service)).containsExactly(expected);
+        try (Watcher watcher = registry.watch(service)) {
+            assertThat(watcher.next(BOUND)).contains(List.of(expected));
+        }
+        assertThat(registry.services()).contains(service);
+        raw.instances(app).forEach(n -> raw.delete(app, n.path("instanceId").asText()));
+    }
+
+    @Test
+    void servicesAreNamedAsRosterDiscoversThem() {
+        String kratos = "Mixed-" + TestInstances.serviceName("Case");
+        String spring = TestInstances.serviceName("spring-listed");
+        String down = TestInstances.serviceName("all-down");
+        Registry registry = open();
+        registry.register(TestInstances.of(kratos, "k-1"));
+        String springApp = EurekaInstances.app(spring);
+        raw.register(springApp, springInstance("host-s:" + spring + ":8080", springApp, "10.1.0.9", 8080, 8443, false,
+                ""));
+        ServiceInstance hidden = TestInstances.of(down, "d-1");
+        registry.register(hidden);
+        String downApp = EurekaInstances.app(down);
+        raw.instances(downApp).forEach(n -> raw.status(downApp, n.path("instanceId").asText(), "OUT_OF_SERVICE"));
+
+        assertThat(registry.services()).as("the Kratos Name, the lower-cased Spring app, no instance UP")
+                .contains(kratos, spring).doesNotContain(down, down.toUpperCase(java.util.Locale.ROOT));
+        assertThat(open("127.0.0.1:" + server.port() + "/eureka", "&status=any").services()).contains(down);
+
+        registry.deregister(TestInstances.of(kratos, "k-1"));
+        raw.delete(springApp, "host-s:" + spring + ":8080");
+        assertThat(registry.services()).doesNotContain(kratos, spring);
+    }
+
+    /**
+     * A watch reads the registry once, then its recent changes ({@code GET apps/delta}); the delta's hash code
+     * agrees with what it read, so it does not fall back to reading everything or each application.
+     */
+    @Test
+    void watchesFollowTheServerThroughDeltas() throws Exception {
+        try (BlackHoleProxy proxy = new BlackHoleProxy(server.port())) {
+            Registry registry = open("127.0.0.1:" + proxy.port() + "/eureka", "");
+            String service = TestInstances.serviceName("deltas");
+            try (Watcher watcher = registry.watch(service)) {
+                assertThat(watcher.next(BOUND)).contains(List.of());
+                for (String id : List.of("d-1", "d-2", "d-3")) {
+                    registry.register(TestInstances.of(service, id));
+                    Watching.awaitIds(watcher, BOUND, Set.of("d-1", "d-2", "d-3").stream()
+                            .filter(i -> i.compareTo(id) <= 0).collect(Collectors.toSet()));
+                }
+                registry.deregister(TestInstances.of(service, "d-2"));
+                Watching.awaitIds(watcher, BOUND, Set.of("d-1", "d-3"));
+            }
+            List<String> reads = proxy.requests().stream().filter(r -> r.startsWith("GET ")).toList();
+            LOG.info("watch reads: {}", reads.stream().collect(Collectors.groupingBy(r -> r, Collectors.counting())));
+            assertThat(reads).filteredOn(r -> r.endsWith("/apps/delta")).hasSizeGreaterThanOrEqualTo(4);
+            // One full read to start; a read racing a registration may see a delta and a hash code of different
+            // moments once in a while (Eureka's response cache), which costs one more.
+            assertThat(reads).filteredOn(r -> r.endsWith("/eureka/apps")).hasSizeBetween(1, 3);
+            assertThat(reads).filteredOn(r -> r.endsWith("/apps/" + EurekaInstances.app(service))).isEmpty();
         }
     }
 

@@ -1,5 +1,6 @@
 package io.roster.eureka;
 
+import io.roster.spi.DaemonThreadFactory;
 import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
 import org.springframework.boot.autoconfigure.security.servlet.UserDetailsServiceAutoConfiguration;
 import org.springframework.boot.builder.SpringApplicationBuilder;
@@ -11,10 +12,19 @@ import org.springframework.security.config.Customizer;
 import org.springframework.security.config.annotation.web.builders.HttpSecurity;
 import org.springframework.security.web.SecurityFilterChain;
 
+import java.io.IOException;
 import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 /**
  * A real Eureka server (Spring Cloud Netflix {@code @EnableEurekaServer}, Spring Boot, Tomcat) running in the test
@@ -126,6 +136,59 @@ final class EurekaTestServer implements AutoCloseable {
                 .registerShutdownHook(false)
                 .logStartupInfo(false)
                 .run();
+        warmUp();
+    }
+
+    /**
+     * Sends the first requests of each kind, which initialise the servlet, Jersey, Eureka's codecs and caches and
+     * can take seconds on a loaded machine: tests with short request timeouts then meet a server that answers in
+     * milliseconds.
+     */
+    private void warmUp() {
+        ExecutorService executor = Executors.newSingleThreadExecutor(new DaemonThreadFactory("test-eureka-warm-up"));
+        try {
+            HttpClient.Builder builder = HttpClient.newBuilder().executor(executor);
+            if (certificate != null) {
+                builder.sslContext(certificate.trustingContext());
+            }
+            HttpClient client = builder.build();
+            String instance = "{\"instance\":{\"instanceId\":\"warm-up\",\"hostName\":\"127.0.0.1\",\"app\":\"WARM-UP\","
+                    + "\"ipAddr\":\"127.0.0.1\",\"status\":\"UP\",\"port\":{\"$\":1,\"@enabled\":\"true\"},"
+                    + "\"dataCenterInfo\":{\"@class\":\"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo\","
+                    + "\"name\":\"MyOwn\"}}}";
+            warmUp(client, "POST", "apps/WARM-UP", instance, 204);
+            warmUp(client, "PUT", "apps/WARM-UP/warm-up", null, 200);
+            warmUp(client, "GET", "apps", null, 200);
+            warmUp(client, "GET", "apps/delta", null, 200);
+            warmUp(client, "GET", "apps/WARM-UP", null, 200);
+            warmUp(client, "DELETE", "apps/WARM-UP/warm-up", null, 200);
+        } catch (IOException | GeneralSecurityException e) {
+            throw new IllegalStateException("eureka test server does not answer", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        } finally {
+            executor.shutdownNow();
+        }
+    }
+
+    private void warmUp(HttpClient client, String method, String path, String json, int expected)
+            throws IOException, InterruptedException {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url() + "/" + path))
+                .header("Accept", "application/json")
+                .header("Content-Type", "application/json")
+                .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofString(json))
+                .timeout(Duration.ofSeconds(60));
+        if (user != null) {
+            request.header("Authorization", "Basic " + Base64.getEncoder().encodeToString(
+                    (user + ":" + password).getBytes(StandardCharsets.UTF_8)));
+        }
+        int status = client.send(request.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        if (status != expected) {
+            throw new IllegalStateException("eureka test server answers " + method + " " + path + " with HTTP "
+                    + status);
+        }
     }
 
     /** Stops the server; the port is free afterwards. */
