@@ -95,11 +95,19 @@ public final class Selector implements AutoCloseable {
      * @param service the service name
      * @param scheme the endpoint scheme to call, such as {@code grpc}, {@code grpcs}, {@code http} or {@code https}
      * @return a builder; without further settings it balances round-robin and filters nothing
-     * @throws io.roster.InvalidInstanceException when the service name is not valid
-     * @throws IllegalArgumentException when the scheme is not a lower-case URI scheme
+     * @throws io.roster.InvalidInstanceException when the service name cannot be read (blank, '/', '@@')
+     * @throws InvalidOptionException when the scheme is null or not a lower-case URI scheme
      */
     public static Builder builder(String service, String scheme) {
         return new Builder(service, scheme);
+    }
+
+    /** Refuses a null argument as the other builder rules do: naming the option. */
+    private static <T> T requireOption(T value, String option) {
+        if (value == null) {
+            throw new InvalidOptionException(option, option + " must not be null");
+        }
+        return value;
     }
 
     /**
@@ -143,7 +151,9 @@ public final class Selector implements AutoCloseable {
      * @param instances the full current list of the service's instances
      */
     public void update(List<ServiceInstance> instances) {
-        Objects.requireNonNull(instances, "instances");
+        if (instances == null) {
+            throw new InvalidOptionException("instances", "instances must not be null");
+        }
         synchronized (updateLock) {
             if (closed) {
                 return;
@@ -312,11 +322,11 @@ public final class Selector implements AutoCloseable {
         private Duration firstListWait = DEFAULT_FIRST_LIST_WAIT;
 
         private Builder(String service, String scheme) {
-            this.service = ServiceInstance.requireValidName(service);
-            Objects.requireNonNull(scheme, "scheme");
-            if (!SCHEME.matcher(scheme).matches()) {
-                throw new IllegalArgumentException("scheme must be a lower-case URI scheme such as grpc or http (was \""
-                        + scheme + "\")");
+            // Selection reads what others registered: any name a registry can be asked for.
+            this.service = ServiceInstance.requireReadableName(service);
+            if (scheme == null || !SCHEME.matcher(scheme).matches()) {
+                throw new InvalidOptionException("scheme", "scheme must be a lower-case URI scheme such as grpc or "
+                        + "http (was " + (scheme == null ? "null" : "\"" + scheme + "\"") + ")");
             }
             this.scheme = scheme;
         }
@@ -328,7 +338,7 @@ public final class Selector implements AutoCloseable {
          * @return this builder
          */
         public Builder filter(Filter filter) {
-            filters.add(Objects.requireNonNull(filter, "filter"));
+            filters.add(requireOption(filter, "filter"));
             return this;
         }
 
@@ -339,7 +349,7 @@ public final class Selector implements AutoCloseable {
          * @return this builder
          */
         public Builder balancer(Balancer balancer) {
-            this.balancer = Objects.requireNonNull(balancer, "balancer");
+            this.balancer = requireOption(balancer, "balancer");
             return this;
         }
 
@@ -389,14 +399,14 @@ public final class Selector implements AutoCloseable {
          * @param watcher a watcher of this builder's service, used by this selector only; closing the selector
          *     does not close it
          * @return the selector, holding the current list unless none arrived within the wait
-         * @throws IllegalArgumentException when the watcher follows another service
+         * @throws InvalidOptionException when the watcher is null or follows another service
          * @throws io.roster.WatcherClosedException when the watcher is closed
          * @throws InterruptedException when interrupted while waiting for the first list
          */
         public Selector watch(Watcher watcher) throws InterruptedException {
-            Objects.requireNonNull(watcher, "watcher");
+            requireOption(watcher, "watcher");
             if (!watcher.service().equals(service)) {
-                throw new IllegalArgumentException("the watcher follows service '" + watcher.service()
+                throw new InvalidOptionException("watcher", "the watcher follows service '" + watcher.service()
                         + "', not '" + service + "'");
             }
             Selector selector = build();

@@ -1,5 +1,6 @@
 package io.roster.select;
 
+import io.roster.InvalidOptionException;
 import io.roster.ServiceInstance;
 import org.junit.jupiter.api.Test;
 
@@ -120,8 +121,17 @@ class FilterTest {
 
     @Test
     void badSchemeIsRejected() {
-        assertThatThrownBy(() -> Selector.builder(SERVICE, "GRPC")).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Selector.builder(SERVICE, "GRPC")).isInstanceOf(InvalidOptionException.class)
                 .hasMessageContaining("lower-case");
+        assertThatThrownBy(() -> Selector.builder(SERVICE, null)).isInstanceOf(InvalidOptionException.class)
+                .hasMessageContaining("scheme");
+        assertThatThrownBy(() -> Selector.builder(SERVICE, "grpc").filter(null))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("filter");
+        assertThatThrownBy(() -> Selector.builder(SERVICE, "grpc").balancer(null))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("balancer");
+        assertThatThrownBy(() -> Selector.builder(SERVICE, "grpc").watch(null))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("watcher");
+        assertThat(Selector.builder("_private.svc", "grpc").build()).isNotNull();
         assertThatThrownBy(() -> Selector.builder("", "grpc")).isInstanceOf(io.roster.InvalidInstanceException.class);
     }
 }

@@ -246,7 +246,7 @@ class SelectorTest {
         try (Registry registry = Registries.open("mem://select-" + UUID.randomUUID());
              Watcher watcher = registry.watch("other")) {
             assertThatThrownBy(() -> Selector.builder(SERVICE, "grpc").watch(watcher))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'other'");
+                    .isInstanceOf(io.roster.InvalidOptionException.class).hasMessageContaining("'other'");
         }
     }
 
