@@ -41,6 +41,7 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -301,7 +302,8 @@ public final class ServiceCombRegistry extends AbstractRegistry {
     private void lane(Queue<Keepalive> due) {
         Keepalive next = due.poll();
         if (next != null && !isClosed()) {
-            next.beat().whenComplete((r, e) -> lane(due));
+            // On the heartbeat thread, not the HTTP client's: a beat may block fetching a new token.
+            next.beat().whenCompleteAsync((r, e) -> lane(due), this::onHeartbeatThread);
         }
     }
 
@@ -348,6 +350,14 @@ public final class ServiceCombRegistry extends AbstractRegistry {
 
     private static String key(ServiceInstance instance) {
         return instance.name() + "/" + instance.id();
+    }
+
+    private void onHeartbeatThread(Runnable task) {
+        try {
+            heartbeats.execute(task);
+        } catch (RejectedExecutionException e) {
+            // closing: no more beats
+        }
     }
 
     /** An instance whose deletion went unanswered. */
