@@ -39,7 +39,9 @@ import java.util.concurrent.TimeoutException;
  * {@code refresh} interval (default 15 s) in case an event was missed: service-center records a new dependency
  * asynchronously, and a half-open connection delivers nothing.
  *
- * <p>An unknown service (error 400012) is an empty list. Failed reads push nothing, so watchers keep the last list,
+ * <p>An unknown service (error 400012) is an empty list. Service-center records a dependency only on a provider
+ * that exists, so no event announces a watched service's first microservice: unknown services are looked for
+ * every {@link #UNKNOWN_POLL} (2 s) until they appear. Failed reads push nothing, so watchers keep the last list,
  * and are retried with backoff and no ceiling. The websocket reconnects with backoff; the consumer microservice is
  * looked up (and created again, after a server that lost its data) before each connection.
  */
@@ -49,6 +51,8 @@ final class ServiceCombWatch implements AutoCloseable {
     static final String CONSUMER_VERSION = "1.0.0";
     /** A connection that lived less than this is flapping: the next one waits for a backoff delay. */
     private static final Duration FLAPPING = Duration.ofSeconds(5);
+    /** How often a watched service that service-center does not know yet is looked for. */
+    static final Duration UNKNOWN_POLL = Duration.ofSeconds(2);
 
     private final ServiceCombClient client;
     private final ServiceCombConfig config;
@@ -61,6 +65,7 @@ final class ServiceCombWatch implements AutoCloseable {
     private volatile String consumerId;
     private volatile WebSocket socket;
     private volatile long connectedAt;
+    private long lastFullRefresh = System.nanoTime(); // the refresher's own
     private volatile boolean closed;
 
     ServiceCombWatch(ServiceCombClient client, ServiceCombConfig config, ScheduledExecutorService scheduler,
@@ -71,8 +76,25 @@ final class ServiceCombWatch implements AutoCloseable {
         this.description = description;
         this.connector = new RetryTask("connect the watcher websocket of " + description, scheduler,
                 Backoff.defaults(), this::connect);
+        Duration tick = config.refresh.compareTo(UNKNOWN_POLL) < 0 ? config.refresh : UNKNOWN_POLL;
         this.refresher = Periodic.withFixedDelay(scheduler, "refresh watched services on " + description,
-                config.refresh, config.refresh, () -> topics.values().forEach(t -> t.reader.trigger()));
+                tick, tick, this::refresh);
+    }
+
+    /**
+     * Reads unknown services again every tick, every service every {@code refresh}: service-center records a
+     * consumer's dependency only on a provider that exists, so no event announces a service's first microservice.
+     */
+    private void refresh() {
+        boolean all = System.nanoTime() - lastFullRefresh >= config.refresh.toNanos() - UNKNOWN_POLL.toNanos() / 10;
+        if (all) {
+            lastFullRefresh = System.nanoTime();
+        }
+        for (Topic topic : topics.values()) {
+            if (all || topic.unknown) {
+                topic.reader.trigger();
+            }
+        }
     }
 
     /** The consumer microservice's identity. */
@@ -215,6 +237,8 @@ final class ServiceCombWatch implements AutoCloseable {
         final RetryTask reader;
         final CompletableFuture<Void> first = new CompletableFuture<>();
         private String revision = ""; // touched by the reader only, one run at a time
+        private boolean empty = true; // whether the last list pushed was empty; the reader's
+        volatile boolean unknown; // service-center does not know the service (yet)
 
         Topic(String service, WatchHub.Sink sink) {
             this.service = service;
@@ -250,15 +274,18 @@ final class ServiceCombWatch implements AutoCloseable {
                     return;
                 }
                 if (found.answer == null) {
-                    // 400012 names the provider or the consumer: if the consumer is gone, make it again first.
-                    if (client.existence(consumerKey()).isEmpty()) {
+                    // 400012 names the provider or the consumer. Before emptying a list, make sure it is the
+                    // provider: if the consumer is gone, it is made again and the service read again.
+                    if (!empty && client.existence(consumerKey()).isEmpty()) {
                         consumerId = null;
                         throw new IOException("the consumer microservice " + consumerKey() + " is gone");
                     }
                     revision = "";
+                    unknown = true;
                     deliver(List.of());
                     return;
                 }
+                unknown = false;
                 List<ServiceInstance> instances = ServiceCombFormat.instances(found.answer, service,
                         description + " service '" + service + "'");
                 revision = found.revision;
@@ -273,6 +300,7 @@ final class ServiceCombWatch implements AutoCloseable {
             if (closed) {
                 return;
             }
+            empty = instances.isEmpty();
             try {
                 sink.accept(instances);
             } catch (RuntimeException e) {

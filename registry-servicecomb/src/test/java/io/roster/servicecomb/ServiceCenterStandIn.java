@@ -94,8 +94,10 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
             new DaemonThreadFactory("sc-standin-conn"));
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
     private final AtomicLong requests = new AtomicLong();
+    private final AtomicLong notModified = new AtomicLong();
     private final Map<String, AtomicLong> heartbeats = new ConcurrentHashMap<>();
     private ServerSocket server; // guarded by this
+    private volatile boolean running;
     private int port;
 
     // State, guarded by lock.
@@ -177,6 +179,7 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
             s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 50);
             server = s;
             port = s.getLocalPort();
+            running = true;
             Thread accept = new Thread(() -> accept(s), "sc-standin-accept");
             accept.setDaemon(true);
             accept.start();
@@ -188,6 +191,7 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
 
     /** An outage: stops listening and drops every connection; the data (and its leases) stay. */
     synchronized void stop() {
+        running = false; // a connection accepted or a request read just now is dropped too
         if (server != null) {
             try {
                 server.close();
@@ -246,6 +250,11 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
     /** Requests served so far. */
     long requests() {
         return requests.get();
+    }
+
+    /** Find requests answered 304 Not Modified so far. */
+    long notModified() {
+        return notModified.get();
     }
 
     /** Heartbeats received for an instance id. */
@@ -330,6 +339,10 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
             try {
                 Socket socket = s.accept();
                 open.add(socket);
+                if (!running) {
+                    socket.close();
+                    continue;
+                }
                 connections.execute(() -> serve(socket));
             } catch (IOException e) {
                 return; // stopped
@@ -371,7 +384,7 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
              OutputStream out = socket.getOutputStream()) {
             while (true) {
                 Request request = read(in);
-                if (request == null) {
+                if (request == null || !running) {
                     return;
                 }
                 requests.incrementAndGet();
@@ -742,6 +755,7 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
         String revision = epoch + "." + revisions.getOrDefault(providerKey, 0L);
         String asked = r.query.getOrDefault("rev", r.header("x-resource-revision"));
         if (revision.equals(asked)) {
+            this.notModified.incrementAndGet();
             Response notModified = new Response(304, "");
             notModified.headers.put(ServiceCombClient.REVISION_HEADER, revision);
             return notModified;
