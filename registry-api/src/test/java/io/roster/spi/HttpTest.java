@@ -2,9 +2,13 @@ package io.roster.spi;
 
 import org.junit.jupiter.api.Test;
 
+import io.roster.InvalidOptionException;
+
+import java.net.URI;
 import java.net.http.HttpClient;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class HttpTest {
 
@@ -22,5 +26,20 @@ class HttpTest {
         HttpClient client = HttpClient.newHttpClient();
         Http.shutdown(client);
         Http.shutdown(client);
+    }
+
+    @Test
+    void baseUriOfAnAddress() {
+        assertThat(Http.baseUri("x", "10.0.0.1", false, 80, 443)).isEqualTo(URI.create("http://10.0.0.1:80/"));
+        assertThat(Http.baseUri("x", "10.0.0.1", true, 80, 443)).isEqualTo(URI.create("https://10.0.0.1:443/"));
+        assertThat(Http.baseUri("x", "https://h:9", false, 80, 443)).isEqualTo(URI.create("https://h:9/"));
+        assertThat(Http.baseUri("x", "[::1]:7", false, 80, 443)).isEqualTo(URI.create("http://[::1]:7/"));
+        assertThatThrownBy(() -> Http.baseUri("x", "http://h:1", true, 80, 443))
+                .isInstanceOf(InvalidOptionException.class).hasMessage("x option 'tls' is on but the address is http://");
+        assertThatThrownBy(() -> Http.baseUri("x", "ftp://h", false, 80, 443))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("x option 'address'");
+        assertThatThrownBy(() -> Http.baseUri("x", "http://u@h/p", false, 80, 443))
+                .isInstanceOf(InvalidOptionException.class).hasMessageContaining("no user, path or query");
+        assertThatThrownBy(() -> Http.baseUri("x", " ", false, 80, 443)).isInstanceOf(InvalidOptionException.class);
     }
 }
