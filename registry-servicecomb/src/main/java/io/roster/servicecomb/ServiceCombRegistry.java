@@ -10,6 +10,7 @@ import io.roster.spi.AbstractRegistry;
 import io.roster.spi.Backoff;
 import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.Failures;
+import io.roster.spi.Http;
 import io.roster.spi.Periodic;
 import io.roster.spi.RetryTask;
 import io.roster.spi.WatchHub;
@@ -21,7 +22,6 @@ import javax.net.ssl.TrustManagerFactory;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
-import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
@@ -718,7 +718,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
             boolean secure = Boolean.TRUE.equals(tls) || tlsFiles;
             List<URI> uris = new ArrayList<>();
             for (String address : addresses) {
-                uris.add(address(address, secure));
+                uris.add(Http.baseUri("servicecomb", address, secure, 30100, 30100));
             }
             secure |= uris.stream().anyMatch(u -> u.getScheme().equals("https"));
             SSLContext context = sslContext;
@@ -727,31 +727,6 @@ public final class ServiceCombRegistry extends AbstractRegistry {
             }
             return new ServiceCombConfig(uris, project, domain, app, environment, consumer, heartbeat, times, timeout,
                     refresh, user, password, token, context);
-        }
-
-        private static URI address(String address, boolean secure) {
-            if (address == null || address.isBlank()) {
-                throw bad("address", "must not be blank");
-            }
-            String text = address.contains("://") ? address : (secure ? "https://" : "http://") + address;
-            try {
-                URI uri = new URI(text);
-                String scheme = uri.getScheme();
-                if (!"http".equals(scheme) && !"https".equals(scheme)) {
-                    throw bad("address", "must be host:port or an http(s) URI, was '" + address + "'");
-                }
-                if (secure && scheme.equals("http")) {
-                    throw bad("tls", "is on but the address is http://");
-                }
-                if (uri.getHost() == null || uri.getRawUserInfo() != null || uri.getRawQuery() != null
-                        || (uri.getRawPath() != null && !uri.getRawPath().isEmpty() && !uri.getRawPath().equals("/"))) {
-                    throw bad("address", "must be host:port with no user, path or query, was '" + address + "'");
-                }
-                return new URI(scheme, null, uri.getHost(), uri.getPort() > 0 ? uri.getPort() : 30100, "/", null,
-                        null);
-            } catch (URISyntaxException e) {
-                throw bad("address", "must be host:port, was '" + address + "' (" + e.getReason() + ")");
-            }
         }
 
         private static SSLContext trusting(Path caFile) {
