@@ -95,6 +95,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
     private final ServiceCombWatch watch;
     private final Map<String, Keepalive> keepalives = new ConcurrentHashMap<>(); // changed under registrationLock
     private final Map<String, Deletion> unfinished = new ConcurrentHashMap<>();
+    private final Map<ServiceCombFormat.ServiceKey, String> serviceIds = new ConcurrentHashMap<>();
     private final RetryTask finisher;
 
     private ServiceCombRegistry(ServiceCombConfig config) {
@@ -125,12 +126,21 @@ public final class ServiceCombRegistry extends AbstractRegistry {
         ServiceCombFormat.ServiceKey key = ServiceCombFormat.key(instance, config.app, config.environment);
         String k = key(instance);
         try {
-            String serviceId = client.ensureService(key);
+            String serviceId = serviceId(key);
             Keepalive old = keepalives.get(k);
             if (old != null && !old.serviceId.equals(serviceId)) {
                 client.deleteInstance(old.serviceId, instance.id()); // its version, so its microservice, changed
             }
-            write(instance, serviceId);
+            try {
+                write(instance, serviceId);
+            } catch (ServiceCombClient.ServiceCenterException e) {
+                if (e.code != ServiceCombClient.SERVICE_NOT_EXISTS) {
+                    throw e;
+                }
+                serviceIds.remove(key, serviceId); // the microservice is gone (a server that lost its data)
+                serviceId = serviceId(key);
+                write(instance, serviceId);
+            }
             Keepalive keepalive = new Keepalive(instance, key, serviceId);
             keepalives.put(k, keepalive);
             if (old != null) {
@@ -140,6 +150,16 @@ public final class ServiceCombRegistry extends AbstractRegistry {
         } catch (IOException | InterruptedException e) {
             throw translate("register " + k, e);
         }
+    }
+
+    /** A microservice's id: remembered, or looked up (created when missing) once per registry. */
+    private String serviceId(ServiceCombFormat.ServiceKey key) throws IOException, InterruptedException {
+        String id = serviceIds.get(key);
+        if (id == null) {
+            id = client.ensureService(key);
+            serviceIds.put(key, id);
+        }
+        return id;
     }
 
     /**
@@ -432,7 +452,8 @@ public final class ServiceCombRegistry extends AbstractRegistry {
                 if (isClosed() || keepalives.get(key(instance)) != this || !isRegistered(instance)) {
                     return;
                 }
-                String id = client.ensureService(key);
+                serviceIds.remove(key, serviceId); // it may be gone too: look it up again
+                String id = serviceId(key);
                 client.registerInstance(id, body(instance, id));
                 serviceId = id;
                 warned = false;
