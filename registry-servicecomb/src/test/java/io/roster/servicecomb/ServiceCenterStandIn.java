@@ -9,6 +9,7 @@ import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
+import javax.net.ssl.SSLContext;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.EOFException;
@@ -89,6 +90,7 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
     private final int minTimes;
     private final String user;
     private final String password;
+    private final SSLContext tls;
     private final ScheduledExecutorService timer = DaemonThreadFactory.scheduler("sc-standin-timer");
     private final ExecutorService connections = Executors.newCachedThreadPool(
             new DaemonThreadFactory("sc-standin-conn"));
@@ -115,6 +117,7 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
         this.minTimes = b.minTimes;
         this.user = b.user;
         this.password = b.password;
+        this.tls = b.tls;
         timer.scheduleWithFixedDelay(this::expire, 50, 50, TimeUnit.MILLISECONDS);
     }
 
@@ -127,6 +130,13 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
         private int minTimes = 3;
         private String user;
         private String password;
+        private SSLContext tls;
+
+        /** Serves HTTPS and WSS with this context's key. */
+        Builder tls(SSLContext context) {
+            this.tls = context;
+            return this;
+        }
 
         /** The server's {@code registry.instance.minInterval} and {@code minTimes} (5 s and 3 by default). */
         Builder minimums(int interval, int times) {
@@ -174,7 +184,7 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
     /** Listens (again, on the same port after a {@link #stop()}). */
     synchronized ServiceCenterStandIn start() {
         try {
-            ServerSocket s = new ServerSocket();
+            ServerSocket s = tls == null ? new ServerSocket() : tls.getServerSocketFactory().createServerSocket();
             s.setReuseAddress(true);
             s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 50);
             server = s;
