@@ -1,5 +1,7 @@
 package io.roster.spi;
 
+import io.roster.InvalidOptionException;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,6 +22,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.URI;
+import java.net.URISyntaxException;
 import java.net.http.HttpClient;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -1004,5 +1007,45 @@ public final class Http implements AutoCloseable {
         public Http build() {
             return new Http(this);
         }
+    }
+    /**
+     * Reads a server address of a registry URI or builder into the base URI requests are resolved against.
+     *
+     * @param backend the scheme, for messages, such as {@code consul}
+     * @param address {@code host}, {@code host:port}, {@code [::1]:port} or {@code http(s)://host[:port]}
+     * @param secure whether TLS is on: a bare address becomes {@code https}, an {@code http://} one is refused
+     * @param httpPort the port of a plain address without one
+     * @param httpsPort the port of a TLS address without one
+     * @return such as {@code http://10.0.0.1:8500/}
+     * @throws InvalidOptionException naming {@code address} (or {@code tls}) and the rule
+     */
+    public static URI baseUri(String backend, String address, boolean secure, int httpPort, int httpsPort) {
+        if (address == null || address.isBlank()) {
+            throw badAddress(backend, "address", "must not be blank");
+        }
+        String text = address.contains("://") ? address : (secure ? "https://" : "http://") + address;
+        try {
+            URI uri = new URI(text);
+            String scheme = uri.getScheme();
+            if (!"http".equals(scheme) && !"https".equals(scheme)) {
+                throw badAddress(backend, "address", "must be host:port or an http(s) URI, was '" + address + "'");
+            }
+            if (secure && scheme.equals("http")) {
+                throw badAddress(backend, "tls", "is on but the address is http://");
+            }
+            if (uri.getHost() == null || uri.getRawUserInfo() != null || uri.getRawQuery() != null
+                    || (uri.getRawPath() != null && !uri.getRawPath().isEmpty() && !uri.getRawPath().equals("/"))) {
+                throw badAddress(backend, "address", "must be host:port with no user, path or query, was '"
+                        + address + "'");
+            }
+            int port = uri.getPort() > 0 ? uri.getPort() : scheme.equals("https") ? httpsPort : httpPort;
+            return new URI(scheme, null, uri.getHost(), port, "/", null, null);
+        } catch (URISyntaxException e) {
+            throw badAddress(backend, "address", "must be host:port, was '" + address + "' (" + e.getReason() + ")");
+        }
+    }
+
+    private static InvalidOptionException badAddress(String backend, String option, String rule) {
+        return new InvalidOptionException(option, backend + " option '" + option + "' " + rule);
     }
 }

@@ -275,4 +275,21 @@ class HttpTest {
             }
         }
     }
+
+    @Test
+    void baseUriOfAnAddress() {
+        assertThat(Http.baseUri("x", "10.0.0.1", false, 80, 443)).isEqualTo(URI.create("http://10.0.0.1:80/"));
+        assertThat(Http.baseUri("x", "10.0.0.1", true, 80, 443)).isEqualTo(URI.create("https://10.0.0.1:443/"));
+        assertThat(Http.baseUri("x", "https://h:9", false, 80, 443)).isEqualTo(URI.create("https://h:9/"));
+        assertThat(Http.baseUri("x", "[::1]:7", false, 80, 443)).isEqualTo(URI.create("http://[::1]:7/"));
+        assertThatThrownBy(() -> Http.baseUri("x", "http://h:1", true, 80, 443))
+                .isInstanceOf(io.roster.InvalidOptionException.class)
+                .hasMessage("x option 'tls' is on but the address is http://");
+        assertThatThrownBy(() -> Http.baseUri("x", "ftp://h", false, 80, 443))
+                .isInstanceOf(io.roster.InvalidOptionException.class).hasMessageContaining("x option 'address'");
+        assertThatThrownBy(() -> Http.baseUri("x", "http://u@h/p", false, 80, 443))
+                .isInstanceOf(io.roster.InvalidOptionException.class).hasMessageContaining("no user, path or query");
+        assertThatThrownBy(() -> Http.baseUri("x", " ", false, 80, 443))
+                .isInstanceOf(io.roster.InvalidOptionException.class);
+    }
 }
