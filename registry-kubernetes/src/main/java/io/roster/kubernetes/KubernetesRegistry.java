@@ -544,6 +544,16 @@ public final class KubernetesRegistry extends AbstractRegistry {
         return client();
     }
 
+    /** Tells tests whether the watch on the registry's own pod is established. */
+    boolean guarding() {
+        registrationLock().lock();
+        try {
+            return guard != null && guard.isWatching();
+        } finally {
+            registrationLock().unlock();
+        }
+    }
+
     /** Tells tests whether a reconciliation is under way. */
     boolean reconciling() {
         return reconcile.isBusy();
@@ -762,7 +772,9 @@ public final class KubernetesRegistry extends AbstractRegistry {
                     }
                 }
             }
-            Config effective = client != null ? client.getConfiguration() : config != null ? config : clientConfig();
+            Config effective = client != null ? client.getConfiguration()
+                    : config != null ? new io.fabric8.kubernetes.client.ConfigBuilder(config).withHttp2Disable(true).build()
+                    : clientConfig();
             String ns = namespace;
             if (ns == null) {
                 ns = readNamespaceFile();
@@ -781,6 +793,11 @@ public final class KubernetesRegistry extends AbstractRegistry {
             KubernetesClient c = client;
             boolean owns = c == null;
             if (owns) {
+                // HTTP/1.1 only: the registry sends a few requests and its watches are WebSockets (HTTP/1.1) anyway,
+                // and every HTTP/1.1 connection sits in the JDK client's pool, which it closes when it stops. With
+                // HTTP/2, two first requests at once open two connections, and on Java 17 the one the client does not
+                // keep stays established after close.
+
                 c = new KubernetesClientBuilder()
                         .withConfig(effective)
                         .withHttpClientFactory(new JdkClientFactory())
@@ -810,6 +827,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
             // The registry retries what is safe to retry (RetryTask); a request fabric8 retried behind its back could
             // land after the caller was told it failed.
             c.setRequestRetryBackoffLimit(0);
+            c.setHttp2Disable(true); // see build()
             return c;
         }
 

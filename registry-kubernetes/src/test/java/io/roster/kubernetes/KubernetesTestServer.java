@@ -122,6 +122,40 @@ final class KubernetesTestServer implements AutoCloseable {
         server.start(port);
     }
 
+    /**
+     * Edits objects while this server is stopped, through a second server on another port that shares its objects:
+     * a change the registries under test cannot see happen (their connection is cut), as when an operator acts during
+     * a network partition.
+     */
+    void editWhileStopped(java.util.function.Consumer<KubernetesClient> edit) {
+        KubernetesMockServer side = newServer();
+        side.start();
+        try (KubernetesClient sideClient = new KubernetesClientBuilder()
+                .withConfig(new ConfigBuilder(config()).withMasterUrl("http://127.0.0.1:" + side.getPort()).build())
+                .withHttpClientFactory(clientFactory).build()) {
+            edit.accept(sideClient);
+        } finally {
+            side.shutdown();
+        }
+    }
+
+    /** The requests received since the last call (method and path), for messages about unexpected requests. */
+    List<String> takeRequests() {
+        List<String> taken = new ArrayList<>();
+        try {
+            for (io.fabric8.mockwebserver.http.RecordedRequest r; (r = server.takeRequest(0, java.util.concurrent.TimeUnit.MILLISECONDS)) != null; ) {
+                taken.add(r.getMethod() + " " + r.getPath());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return taken;
+    }
+
+    int port() {
+        return port;
+    }
+
     int requestCount() {
         return server.getRequestCount();
     }
@@ -146,8 +180,12 @@ final class KubernetesTestServer implements AutoCloseable {
 
     /** Creates a pod that runs and is Ready, as the kubelet would leave it. */
     Pod runPod(String name, String ip, ContainerPort... ports) {
+        return runPod(NAMESPACE, name, ip, ports);
+    }
+
+    Pod runPod(String namespace, String name, String ip, ContainerPort... ports) {
         return create(new PodBuilder()
-                .withNewMetadata().withName(name).withNamespace(NAMESPACE).addToLabels("app", "roster-test").endMetadata()
+                .withNewMetadata().withName(name).withNamespace(namespace).addToLabels("app", "roster-test").endMetadata()
                 .withNewSpec().addNewContainer().withName("main").withImage("roster/test").withPorts(ports)
                 .endContainer().endSpec()
                 .withNewStatus().withPhase("Running").withPodIP(ip)
