@@ -20,7 +20,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -48,7 +48,7 @@ final class KubernetesWatch implements WatchHub.Subscription {
     private final SharedIndexInformer<? extends HasMetadata> secondary;
     private final BiFunction<String, HasMetadata, Map<String, ServiceInstance>> read;
     private final WatchHub.Sink sink;
-    private final ExecutorService thread;
+    private final ScheduledExecutorService thread;
 
     private final Set<String> dirty = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean everything = new AtomicBoolean();
@@ -71,7 +71,7 @@ final class KubernetesWatch implements WatchHub.Subscription {
     KubernetesWatch(String what, SharedIndexInformer<? extends HasMetadata> primary,
                     SharedIndexInformer<? extends HasMetadata> secondary,
                     BiFunction<String, HasMetadata, Map<String, ServiceInstance>> read, WatchHub.Sink sink,
-                    ExecutorService thread) {
+                    ScheduledExecutorService thread) {
         this.what = what;
         this.primary = primary;
         this.secondary = secondary;
@@ -181,10 +181,15 @@ final class KubernetesWatch implements WatchHub.Subscription {
             if (!put.isEmpty() || !removed.isEmpty()) {
                 sink.apply(put, removed);
             }
-        } catch (RuntimeException e) {
-            // Never lose the watch to one bad object: read everything again next time.
-            LOG.error("{}: applying a change failed; reading everything again", what, e);
-            markEverything();
+        } catch (Throwable t) {
+            // Never lose the watch to one failure: read everything again, a little later.
+            LOG.error("{}: applying a change failed; reading everything again in 1 s", what, t);
+            everything.set(true);
+            try {
+                thread.schedule(this::schedule, 1, TimeUnit.SECONDS);
+            } catch (RejectedExecutionException e) {
+                // the registry is closing
+            }
         }
     }
 

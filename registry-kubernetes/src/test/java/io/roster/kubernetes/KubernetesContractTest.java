@@ -5,7 +5,6 @@ import io.roster.ServiceInstance;
 import io.roster.testkit.RegistryContract;
 import io.roster.testkit.RegistryFixture;
 import io.roster.testkit.TestInstances;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 
 import java.time.Duration;
@@ -20,13 +19,9 @@ class KubernetesContractTest extends RegistryContract {
 
     @BeforeAll
     static void startServer() {
-        server = KubernetesTestServer.start();
+        server = KubernetesTestServer.shared();
     }
 
-    @AfterAll
-    static void stopServer() {
-        server.close();
-    }
 
     @Override
     protected RegistryFixture fixture() {

@@ -32,14 +32,13 @@ class KubernetesDiscoveryTest {
 
     @BeforeAll
     static void start() {
-        server = KubernetesTestServer.start();
+        server = KubernetesTestServer.shared();
         observer = KubernetesRegistry.builder().config(server.config()).namespace(NAMESPACE).build();
     }
 
     @AfterAll
     static void stop() {
         observer.close();
-        server.close();
     }
 
     /** A pod labelled for the service, as a Kratos Deployment template would, in whatever state the caller makes. */

@@ -39,14 +39,13 @@ class KubernetesRegistrationTest {
 
     @BeforeAll
     static void start() {
-        server = KubernetesTestServer.start();
+        server = KubernetesTestServer.shared();
         observer = KubernetesRegistry.builder().client(server.client()).namespace(NAMESPACE).build();
     }
 
     @AfterAll
     static void stop() {
         observer.close();
-        server.close();
     }
 
     private static String pod(String ip) {

@@ -4,7 +4,6 @@ import io.roster.InvalidOptionException;
 import io.roster.Registries;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -29,13 +28,9 @@ class KubernetesRegistryProviderTest {
 
     @BeforeAll
     static void start() {
-        server = KubernetesTestServer.start();
+        server = KubernetesTestServer.shared();
     }
 
-    @AfterAll
-    static void stop() {
-        server.close();
-    }
 
     @BeforeEach
     void pointTheUsualConfigurationAtTheMock() {

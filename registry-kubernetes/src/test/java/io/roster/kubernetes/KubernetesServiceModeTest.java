@@ -32,7 +32,7 @@ class KubernetesServiceModeTest {
 
     @BeforeAll
     static void start() {
-        server = KubernetesTestServer.start();
+        server = KubernetesTestServer.shared();
         services = KubernetesRegistry.builder().config(server.config()).namespace(NAMESPACE)
                 .mode(KubernetesRegistry.Mode.SERVICE).build();
     }
@@ -40,7 +40,6 @@ class KubernetesServiceModeTest {
     @AfterAll
     static void stop() {
         services.close();
-        server.close();
     }
 
     private static void service(String name, Map<String, String> labels) {
@@ -140,6 +139,28 @@ class KubernetesServiceModeTest {
             assertThat(i.endpoints()).extracting(Object::toString)
                     .containsExactly("grpc://[fd00::4]:9000", "https://[fd00::4]:443", "udp://[fd00::4]:7000");
         });
+    }
+
+    @Test
+    void allNamespacesMixesTheServicesOfOneName() throws InterruptedException {
+        String name = TestInstances.serviceName("spread");
+        service(name, Map.of("tier", "here"));
+        server.client().resource(sliceOf(name, name).withEndpoints(endpoint("10.4.2.1", "p", true).build()).build())
+                .create();
+        server.client().resource(sliceOf(name, name).editMetadata().withNamespace("other").endMetadata()
+                .withEndpoints(endpoint("10.4.2.2", "q", true).build()).build()).create();
+        try (KubernetesRegistry everywhere = KubernetesRegistry.builder().config(server.config()).allNamespaces(true)
+                .serviceAccountNamespace(java.nio.file.Path.of("target/no-such-file"))
+                .mode(KubernetesRegistry.Mode.SERVICE).build();
+             Watcher watcher = everywhere.watch(name)) {
+            awaitIds(watcher, BOUND, Set.of("10.4.2.1", "10.4.2.2"));
+            assertThat(everywhere.getService(name)).extracting(i -> i.metadata().get("namespace") + "/"
+                    + i.metadata().getOrDefault("tier", "-")).containsExactly(NAMESPACE + "/here", "other/-");
+            assertThat(services.getService(name)).extracting(ServiceInstance::id).containsExactly("10.4.2.1");
+            service(name, Map.of("tier", "there"));
+            awaitList(watcher, BOUND, "the new label", list -> list.stream()
+                    .anyMatch(i -> "there".equals(i.metadata().get("tier"))));
+        }
     }
 
     @Test

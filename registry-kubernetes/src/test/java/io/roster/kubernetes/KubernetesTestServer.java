@@ -87,8 +87,24 @@ final class KubernetesTestServer implements AutoCloseable {
         return logger;
     }
 
+    /** A server of one's own, for tests that stop it or count its connections. */
     static KubernetesTestServer start() {
         return new KubernetesTestServer();
+    }
+
+    private static KubernetesTestServer shared;
+
+    /**
+     * The server most test classes share (tests use names of their own), started once per test JVM and closed when the
+     * JVM exits: starting a server per class costs seconds.
+     */
+    static synchronized KubernetesTestServer shared() {
+        if (shared == null) {
+            KubernetesTestServer server = new KubernetesTestServer();
+            Runtime.getRuntime().addShutdownHook(new Thread(server::close, "kubernetes-test-server-stop"));
+            shared = server;
+        }
+        return shared;
     }
 
     private KubernetesMockServer newServer() {

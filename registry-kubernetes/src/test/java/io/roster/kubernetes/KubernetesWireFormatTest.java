@@ -32,14 +32,13 @@ class KubernetesWireFormatTest {
 
     @BeforeAll
     static void start() {
-        server = KubernetesTestServer.start();
+        server = KubernetesTestServer.shared();
         reader = KubernetesRegistry.builder().client(server.client()).namespace(NAMESPACE).build();
     }
 
     @AfterAll
     static void stop() {
         reader.close();
-        server.close();
     }
 
     @Test
