@@ -178,8 +178,14 @@ public final class KubernetesRegistry extends AbstractRegistry {
                 LOG.info("{}: pod {} carries registration {} of an earlier process; replacing it with {}/{}",
                         description(), podKey(), before, instance.name(), instance.id());
             }
+            String writtenBefore = written;
             written = instance.id();
-            patchOwnPod("register " + instance.name() + "/" + instance.id(), PodLayout.registerPatch(instance));
+            try {
+                patchOwnPod("register " + instance.name() + "/" + instance.id(), PodLayout.registerPatch(instance));
+            } catch (RegistryAccessDeniedException | InvalidInstanceException refused) {
+                written = writtenBefore; // refused outright: nothing landed
+                throw refused;
+            }
             current = instance;
             startGuard();
             done = true;

@@ -293,6 +293,33 @@ class KubernetesRegistrationTest {
         }
     }
 
+    /** Requests the service account may not make are a RegistryAccessDeniedException that says what to grant. */
+    @Test
+    void refusedRequestsSayWhatTheServiceAccountNeeds() throws Exception {
+        String pod = pod("10.3.0.12");
+        String service = TestInstances.serviceName("rbac");
+        try (KubernetesRegistry registry = registryOf(pod)) {
+            try (AutoCloseable denied = server.forbid("PATCH", "/api/v1/namespaces/" + NAMESPACE + "/pods/" + pod)) {
+                assertThatThrownBy(() -> registry.register(instance(service, "x", "10.3.0.12")))
+                        .isInstanceOf(io.roster.RegistryAccessDeniedException.class)
+                        .hasMessageContaining("refused to register " + service + "/x (HTTP 403)")
+                        .hasMessageContaining("README");
+            }
+            assertThat(registry.reconciling()).as("nothing to take back after a refused patch").isFalse();
+            assertThat(PodLayout.registeredId(server.pod(pod).get())).isNull();
+            try (AutoCloseable denied = server.forbid("GET", "/api/v1/namespaces/" + NAMESPACE + "/pods?")) {
+                assertThatThrownBy(() -> registry.getService(service))
+                        .isInstanceOf(io.roster.RegistryAccessDeniedException.class);
+                assertThatThrownBy(() -> registry.watch(service))
+                        .isInstanceOf(io.roster.RegistryAccessDeniedException.class)
+                        .hasMessageContaining("refused to watch " + service);
+                assertThatThrownBy(registry::services).isInstanceOf(io.roster.RegistryAccessDeniedException.class);
+            }
+            registry.register(instance(service, "x", "10.3.0.12")); // granted again
+            assertThat(observer.getService(service)).extracting(ServiceInstance::id).containsExactly("x");
+        }
+    }
+
     /** A deregistration the API server could not take is finished when it is back, and never undone. */
     @Test
     void aDeregistrationDuringAnOutageIsFinishedWhenTheServerIsBack() {

@@ -47,7 +47,22 @@ final class KubernetesTestServer implements AutoCloseable {
 
     /** Runs the mock's watch-closing callbacks off its event loop (see {@link OffEventLoop}). */
     private static final ExecutorService CLOSER = Executors.newCachedThreadPool(new DaemonThreadFactory("mock-watch-closer"));
+    /** Requests ("METHOD path-prefix") answered 403 Forbidden, as an API server does without the RBAC for them. */
+    private final java.util.Set<String> forbidden = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final KubernetesCrudDispatcher dispatcher = new KubernetesCrudDispatcher(new ArrayList<>()) {
+        @Override
+        public MockResponse dispatch(io.fabric8.mockwebserver.http.RecordedRequest request) {
+            for (String rule : forbidden) {
+                String[] methodAndPath = rule.split(" ", 2);
+                if (request.getMethod().equals(methodAndPath[0]) && request.getPath().startsWith(methodAndPath[1])) {
+                    return new MockResponse().setResponseCode(403).setBody("{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                            + "\"status\":\"Failure\",\"reason\":\"Forbidden\",\"code\":403,\"message\":\"pods is "
+                            + "forbidden: User \\\"system:serviceaccount:shop:default\\\" cannot " + rule + "\"}");
+                }
+            }
+            return super.dispatch(request);
+        }
+
         @Override
         public MockResponse handleWatch(String path) {
             MockResponse response = super.handleWatch(path);
@@ -166,6 +181,19 @@ final class KubernetesTestServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         return taken;
+    }
+
+    /**
+     * Answers matching requests 403 Forbidden from now on.
+     *
+     * @param method such as {@code PATCH}
+     * @param pathPrefix such as {@code /api/v1/namespaces/shop/pods}
+     * @return undoes it
+     */
+    AutoCloseable forbid(String method, String pathPrefix) {
+        String rule = method + " " + pathPrefix;
+        forbidden.add(rule);
+        return () -> forbidden.remove(rule);
     }
 
     int port() {
