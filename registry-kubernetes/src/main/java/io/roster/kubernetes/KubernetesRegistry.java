@@ -1,6 +1,5 @@
 package io.roster.kubernetes;
 
-import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodList;
 import io.fabric8.kubernetes.api.model.Service;
@@ -8,20 +7,24 @@ import io.fabric8.kubernetes.api.model.ServiceList;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceList;
 import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.FilterWatchListDeletable;
 import io.fabric8.kubernetes.client.dsl.PodResource;
 import io.fabric8.kubernetes.client.dsl.Resource;
+import io.fabric8.kubernetes.client.dsl.ServiceResource;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory;
+import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientImpl;
 import io.roster.InvalidInstanceException;
 import io.roster.InvalidOptionException;
 import io.roster.RegistryAccessDeniedException;
+import io.roster.RegistryClosedException;
 import io.roster.RegistryException;
 import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
@@ -36,6 +39,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.net.http.HttpClient;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,10 +53,12 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
@@ -463,7 +469,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
                 : client().discovery().v1().endpointSlices().inNamespace(namespace);
     }
 
-    private FilterWatchListDeletable<Service, ServiceList, io.fabric8.kubernetes.client.dsl.ServiceResource<Service>>
+    private FilterWatchListDeletable<Service, ServiceList, ServiceResource<Service>>
             serviceObjects() {
         return allNamespaces ? client().services().inAnyNamespace() : client().services().inNamespace(namespace);
     }
@@ -473,7 +479,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
     private KubernetesClient client() {
         KubernetesClient c = client;
         if (c == null) {
-            throw new io.roster.RegistryClosedException(description() + " is closed");
+            throw new RegistryClosedException(description() + " is closed");
         }
         return c;
     }
@@ -573,17 +579,17 @@ public final class KubernetesRegistry extends AbstractRegistry {
      * thread ends once the client is collected (Java 17's HttpClient has no close()).
      */
     private static final class JdkClientFactory extends JdkHttpClientFactory {
-        private final List<HttpExecutor> executors = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private final List<HttpExecutor> executors = new CopyOnWriteArrayList<>();
 
         @Override
-        protected java.net.http.HttpClient.Builder createNewHttpClientBuilder() {
+        protected HttpClient.Builder createNewHttpClientBuilder() {
             HttpExecutor executor = new HttpExecutor();
             executors.add(executor);
-            return java.net.http.HttpClient.newBuilder().executor(executor);
+            return HttpClient.newBuilder().executor(executor);
         }
 
         @Override
-        protected void closeHttpClient(io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientImpl client) {
+        protected void closeHttpClient(JdkHttpClientImpl client) {
             executors.forEach(HttpExecutor::close);
         }
     }
@@ -599,7 +605,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
                 try {
                     pool.execute(task);
                     return;
-                } catch (java.util.concurrent.RejectedExecutionException e) {
+                } catch (RejectedExecutionException e) {
                     // closed meanwhile
                 }
             }
@@ -779,7 +785,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
                 }
             }
             Config effective = client != null ? client.getConfiguration()
-                    : config != null ? new io.fabric8.kubernetes.client.ConfigBuilder(config).withHttp2Disable(true).build()
+                    : config != null ? new ConfigBuilder(config).withHttp2Disable(true).build()
                     : clientConfig();
             String ns = namespace;
             if (ns == null) {
