@@ -104,10 +104,7 @@ public abstract class AbstractRegistry implements Registry {
      * @return the names, in any order, possibly with duplicates
      * @throws RegistryUnavailableException when the backend cannot be reached
      */
-    protected Collection<String> doServices() {
-        // TEMPORARY while the backends implement it (issue 13); made abstract once every backend does.
-        throw new UnsupportedOperationException("services() is not implemented by " + description);
-    }
+    protected abstract Collection<String> doServices();
 
     /**
      * Starts following a service for watchers; see {@link WatchHub.Source}.

@@ -49,18 +49,7 @@ public final class InstanceJson {
         if (instance.metadata().isEmpty()) {
             sb.append("null");
         } else {
-            sb.append('{');
-            boolean first = true;
-            for (Map.Entry<String, String> e : instance.metadata().entrySet()) {
-                if (!first) {
-                    sb.append(',');
-                }
-                first = false;
-                string(sb, e.getKey());
-                sb.append(':');
-                string(sb, e.getValue());
-            }
-            sb.append('}');
+            object(sb, instance.metadata()); // sorted in code point order already
         }
         sb.append(",\"endpoints\":");
         if (instance.endpoints().isEmpty()) {
@@ -107,15 +96,7 @@ public final class InstanceJson {
                 .version(text(object, "version"));
         Object metadata = field(object, "metadata");
         if (metadata instanceof Map) {
-            Map<String, String> md = new LinkedHashMap<>();
-            for (Map.Entry<?, ?> e : ((Map<?, ?>) metadata).entrySet()) {
-                Object v = e.getValue();
-                if (v != null && !(v instanceof String)) {
-                    throw new InvalidInstanceException("metadata[" + e.getKey() + "]", "must be a string", "");
-                }
-                md.put((String) e.getKey(), v == null ? "" : (String) v); // Go decodes null as ""
-            }
-            b.metadata(md);
+            b.metadata(strings((Map<?, ?>) metadata, "metadata"));
         } else if (metadata != null) {
             throw new InvalidInstanceException("metadata", "must be an object or null", "");
         }
@@ -164,6 +145,70 @@ public final class InstanceJson {
                     + RegistryUri.redact(e.getMessage()));
             return Optional.empty();
         }
+    }
+
+    /**
+     * Writes a string map as Go's {@code encoding/json} writes a {@code map[string]string}: compact, keys sorted in
+     * code point order (Go sorts map keys), strings escaped as {@link #encode} does. Kratos keeps its Kubernetes pod
+     * annotations ({@code kratos-service-metadata}, {@code kratos-service-protocols}) in this form.
+     *
+     * @param map the map
+     * @return such as {@code {"region":"sh","zone":"sh001"}}; {@code {}} when empty
+     */
+    public static String encodeMap(Map<String, String> map) {
+        java.util.TreeMap<String, String> sorted = new java.util.TreeMap<>(
+                java.util.Comparator.comparing((String k) -> k.codePoints().toArray(), java.util.Arrays::compare));
+        sorted.putAll(map);
+        StringBuilder sb = new StringBuilder(16 + map.size() * 24);
+        object(sb, sorted);
+        return sb.toString();
+    }
+
+    /**
+     * Reads a JSON object of strings as Go decodes it into a {@code map[string]string}: {@code null} is an empty
+     * map and a {@code null} value an empty string.
+     *
+     * @param json the JSON text
+     * @return the entries in the order written
+     * @throws InvalidInstanceException (field {@code json}) when the text is not JSON, not an object or
+     *     {@code null}, or holds a value that is not a string
+     */
+    public static Map<String, String> decodeMap(String json) {
+        Object value = new Reader(json).document();
+        if (value == null) {
+            return new LinkedHashMap<>();
+        }
+        if (!(value instanceof Map)) {
+            throw new InvalidInstanceException("json", "must be a JSON object of strings", "");
+        }
+        return strings((Map<?, ?>) value, "json");
+    }
+
+    private static Map<String, String> strings(Map<?, ?> object, String field) {
+        Map<String, String> map = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> e : object.entrySet()) {
+            Object v = e.getValue();
+            if (v != null && !(v instanceof String)) {
+                throw new InvalidInstanceException(field + "[" + e.getKey() + "]", "must be a string", "");
+            }
+            map.put((String) e.getKey(), v == null ? "" : (String) v); // Go decodes null as ""
+        }
+        return map;
+    }
+
+    private static void object(StringBuilder sb, Map<String, String> entries) {
+        sb.append('{');
+        boolean first = true;
+        for (Map.Entry<String, String> e : entries.entrySet()) {
+            if (!first) {
+                sb.append(',');
+            }
+            first = false;
+            string(sb, e.getKey());
+            sb.append(':');
+            string(sb, e.getValue());
+        }
+        sb.append('}');
     }
 
     private static Object field(Map<?, ?> object, String name) {
