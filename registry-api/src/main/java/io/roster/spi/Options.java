@@ -209,4 +209,21 @@ public final class Options {
         });
         return sb.toString();
     }
+
+    /**
+     * Refuses a null builder argument the way every other option rule is refused: an
+     * {@link InvalidOptionException} naming the option, never a bare {@code NullPointerException}.
+     *
+     * @param value the argument
+     * @param option the option's name, such as {@code ttl}
+     * @param <T> the argument's type
+     * @return the same value
+     * @throws InvalidOptionException when the value is null
+     */
+    public static <T> T required(T value, String option) {
+        if (value == null) {
+            throw new InvalidOptionException(option, "option '" + option + "' must not be null");
+        }
+        return value;
+    }
 }

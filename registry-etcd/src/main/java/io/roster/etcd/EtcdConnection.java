@@ -22,6 +22,7 @@ import io.roster.InvalidOptionException;
 import io.roster.RegistryAccessDeniedException;
 import io.roster.RegistryException;
 import io.roster.RegistryUnavailableException;
+import io.roster.spi.Options;
 
 import java.io.File;
 import java.net.URI;
@@ -34,7 +35,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -138,7 +138,7 @@ final class EtcdConnection implements AutoCloseable {
      * @throws InvalidOptionException when it is not one of those
      */
     static URI endpoint(String text) {
-        String t = Objects.requireNonNull(text, "endpoint").trim();
+        String t = Options.required(text, "endpoint").trim();
         String withScheme = t.contains("://") ? t : "http://" + t;
         try {
             URI uri = new URI(withScheme);

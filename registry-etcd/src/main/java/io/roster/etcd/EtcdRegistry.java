@@ -20,6 +20,7 @@ import io.roster.RegistryException;
 import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
+import io.roster.spi.Options;
 import io.roster.spi.Backoff;
 import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.Durations;
@@ -34,6 +35,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
@@ -42,7 +44,6 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
@@ -696,7 +697,7 @@ public final class EtcdRegistry extends AbstractRegistry {
          * @throws InvalidOptionException when an endpoint is malformed
          */
         public Builder endpoints(String... endpoints) {
-            return endpoints(List.of(endpoints));
+            return endpoints(Arrays.asList(Options.required(endpoints, "endpoints")));
         }
 
         /**
@@ -707,7 +708,7 @@ public final class EtcdRegistry extends AbstractRegistry {
          * @throws InvalidOptionException when an endpoint is malformed
          */
         public Builder endpoints(Collection<String> endpoints) {
-            for (String endpoint : endpoints) {
+            for (String endpoint : Options.required(endpoints, "endpoints")) {
                 URI uri = EtcdConnection.endpoint(endpoint);
                 if (uri.getScheme().equals("https")) {
                     tls = true;
@@ -725,7 +726,7 @@ public final class EtcdRegistry extends AbstractRegistry {
          * @throws InvalidOptionException when it contains whitespace or control characters
          */
         public Builder namespace(String namespace) {
-            String ns = Objects.requireNonNull(namespace, "namespace");
+            String ns = Options.required(namespace, "namespace");
             if (ns.chars().anyMatch(c -> Character.isWhitespace(c) || Character.isISOControl(c))) {
                 throw new InvalidOptionException("namespace", "etcd namespace must not contain whitespace or "
                         + "control characters, was '" + ns + "'");
@@ -745,7 +746,7 @@ public final class EtcdRegistry extends AbstractRegistry {
          * @throws InvalidOptionException when not whole seconds or below 1 s
          */
         public Builder ttl(Duration ttl) {
-            Objects.requireNonNull(ttl, "ttl");
+            Options.required(ttl, "ttl");
             if (ttl.compareTo(Duration.ofSeconds(1)) < 0 || ttl.toMillis() % 1000 != 0) {
                 throw new InvalidOptionException("ttl", "etcd option 'ttl' must be whole seconds and at least 1s "
                         + "(etcd leases count seconds), was " + Durations.format(ttl));
@@ -762,7 +763,7 @@ public final class EtcdRegistry extends AbstractRegistry {
          * @throws InvalidOptionException when not positive
          */
         public Builder timeout(Duration timeout) {
-            Objects.requireNonNull(timeout, "timeout");
+            Options.required(timeout, "timeout");
             if (timeout.isZero() || timeout.isNegative()) {
                 throw new InvalidOptionException("timeout", "etcd option 'timeout' must be positive, was "
                         + Durations.format(timeout.abs()));
@@ -829,7 +830,7 @@ public final class EtcdRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder trustedCa(Path caFile) {
-            this.caFile = Objects.requireNonNull(caFile, "caFile");
+            this.caFile = Options.required(caFile, "caFile");
             this.tls = true;
             return this;
         }
@@ -842,8 +843,8 @@ public final class EtcdRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder clientCertificate(Path certFile, Path keyFile) {
-            this.certFile = Objects.requireNonNull(certFile, "certFile");
-            this.keyFile = Objects.requireNonNull(keyFile, "keyFile");
+            this.certFile = Options.required(certFile, "certFile");
+            this.keyFile = Options.required(keyFile, "keyFile");
             this.tls = true;
             return this;
         }
@@ -860,7 +861,7 @@ public final class EtcdRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder client(Client client) {
-            this.client = Objects.requireNonNull(client, "client");
+            this.client = Options.required(client, "client");
             return this;
         }
 

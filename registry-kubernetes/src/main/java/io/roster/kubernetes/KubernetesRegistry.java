@@ -29,6 +29,7 @@ import io.roster.RegistryException;
 import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
+import io.roster.spi.Options;
 import io.roster.spi.Backoff;
 import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.Durations;
@@ -49,7 +50,6 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
@@ -648,7 +648,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder client(KubernetesClient client) {
-            this.client = Objects.requireNonNull(client, "client");
+            this.client = Options.required(client, "client");
             return this;
         }
 
@@ -659,7 +659,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder config(Config config) {
-            this.config = Objects.requireNonNull(config, "config");
+            this.config = Options.required(config, "config");
             return this;
         }
 
@@ -725,7 +725,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder mode(Mode mode) {
-            this.mode = Objects.requireNonNull(mode, "mode");
+            this.mode = Options.required(mode, "mode");
             return this;
         }
 
@@ -738,7 +738,7 @@ public final class KubernetesRegistry extends AbstractRegistry {
          * @throws InvalidOptionException when not positive
          */
         public Builder timeout(Duration timeout) {
-            Objects.requireNonNull(timeout, "timeout");
+            Options.required(timeout, "timeout");
             if (timeout.isZero() || timeout.isNegative()) {
                 throw new InvalidOptionException("timeout", "kubernetes option 'timeout' must be positive");
             }

@@ -15,6 +15,7 @@ import io.roster.RegistryException;
 import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
+import io.roster.spi.Options;
 import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.RegistryUri;
 import io.roster.spi.WatchHub;
@@ -634,7 +635,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder reconnectGrace(Duration grace) {
-            this.reconnectGrace = Objects.requireNonNull(grace, "grace");
+            this.reconnectGrace = Options.required(grace, "grace");
             return this;
         }
 
@@ -646,7 +647,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder verifyInterval(Duration interval) {
-            this.verifyInterval = Objects.requireNonNull(interval, "interval");
+            this.verifyInterval = Options.required(interval, "interval");
             return this;
         }
 
@@ -658,7 +659,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder serverAddr(String serverAddr) {
-            this.serverAddr = Objects.requireNonNull(serverAddr, "serverAddr");
+            this.serverAddr = Options.required(serverAddr, "serverAddr");
             return this;
         }
 
@@ -669,7 +670,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder namespace(String namespace) {
-            this.namespace = Objects.requireNonNull(namespace, "namespace");
+            this.namespace = Options.required(namespace, "namespace");
             return this;
         }
 
@@ -680,7 +681,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder username(String username) {
-            this.username = Objects.requireNonNull(username, "username");
+            this.username = Options.required(username, "username");
             return this;
         }
 
@@ -691,7 +692,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder password(String password) {
-            this.password = Objects.requireNonNull(password, "password");
+            this.password = Options.required(password, "password");
             return this;
         }
 
@@ -702,7 +703,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder timeout(Duration timeout) {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            this.timeout = Options.required(timeout, "timeout");
             return this;
         }
 
@@ -715,7 +716,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder property(String key, String value) {
-            properties.setProperty(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));
+            properties.setProperty(Options.required(key, "key"), Options.required(value, "value"));
             return this;
         }
 
@@ -727,7 +728,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder namingService(NamingService namingService) {
-            this.namingService = Objects.requireNonNull(namingService, "namingService");
+            this.namingService = Options.required(namingService, "namingService");
             return this;
         }
 
@@ -738,7 +739,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder group(String group) {
-            this.group = Objects.requireNonNull(group, "group");
+            this.group = Options.required(group, "group");
             return this;
         }
 
@@ -749,7 +750,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder cluster(String cluster) {
-            this.cluster = Objects.requireNonNull(cluster, "cluster");
+            this.cluster = Options.required(cluster, "cluster");
             return this;
         }
 
@@ -772,7 +773,7 @@ public final class NacosRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder schemes(List<String> schemes) {
-            this.schemes = List.copyOf(schemes);
+            this.schemes = List.copyOf(Options.required(schemes, "schemes"));
             return this;
         }
 

@@ -28,6 +28,7 @@ import io.roster.RegistryException;
 import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
+import io.roster.spi.Options;
 import io.roster.spi.Backoff;
 import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.Failures;
@@ -47,7 +48,6 @@ import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ScheduledExecutorService;
@@ -631,7 +631,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder address(String address) {
-            addresses.add(Objects.requireNonNull(address, "address"));
+            addresses.add(Options.required(address, "address"));
             return this;
         }
 
@@ -643,7 +643,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder context(SDKContext context) {
-            this.context = Objects.requireNonNull(context, "context");
+            this.context = Options.required(context, "context");
             return this;
         }
 
@@ -654,7 +654,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder namespace(String namespace) {
-            this.namespace = Objects.requireNonNull(namespace, "namespace");
+            this.namespace = Options.required(namespace, "namespace");
             return this;
         }
 
@@ -666,7 +666,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder token(String token) {
-            this.token = Objects.requireNonNull(token, "token");
+            this.token = Options.required(token, "token");
             return this;
         }
 
@@ -678,7 +678,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder accessToken(String accessToken) {
-            this.accessToken = Objects.requireNonNull(accessToken, "accessToken");
+            this.accessToken = Options.required(accessToken, "accessToken");
             return this;
         }
 
@@ -690,7 +690,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder ttl(Duration ttl) {
-            this.ttl = Objects.requireNonNull(ttl, "ttl");
+            this.ttl = Options.required(ttl, "ttl");
             return this;
         }
 
@@ -701,7 +701,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder timeout(Duration timeout) {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            this.timeout = Options.required(timeout, "timeout");
             return this;
         }
 
@@ -713,7 +713,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder refresh(Duration refresh) {
-            this.refresh = Objects.requireNonNull(refresh, "refresh");
+            this.refresh = Options.required(refresh, "refresh");
             return this;
         }
 
@@ -739,7 +739,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder registrySchemes(List<String> schemes) {
-            this.registrySchemes = List.copyOf(schemes);
+            this.registrySchemes = List.copyOf(Options.required(schemes, "registrySchemes"));
             return this;
         }
 
@@ -750,7 +750,7 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder caFile(Path caFile) {
-            this.caFile = Objects.requireNonNull(caFile, "caFile");
+            this.caFile = Options.required(caFile, "caFile");
             return this;
         }
 
@@ -762,8 +762,8 @@ public final class PolarisRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder clientCertificate(Path certFile, Path keyFile) {
-            this.certFile = Objects.requireNonNull(certFile, "certFile");
-            this.keyFile = Objects.requireNonNull(keyFile, "keyFile");
+            this.certFile = Options.required(certFile, "certFile");
+            this.keyFile = Options.required(keyFile, "keyFile");
             return this;
         }
 

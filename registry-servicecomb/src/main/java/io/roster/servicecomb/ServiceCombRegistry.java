@@ -7,6 +7,7 @@ import io.roster.RegistryAccessDeniedException;
 import io.roster.RegistryException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
+import io.roster.spi.Options;
 import io.roster.spi.Backoff;
 import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.Failures;
@@ -34,7 +35,6 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.Queue;
 import java.util.TreeSet;
@@ -500,7 +500,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder address(String address) {
-            return addresses(List.of(Objects.requireNonNull(address, "address")));
+            return addresses(List.of(Options.required(address, "address")));
         }
 
         /**
@@ -510,7 +510,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder addresses(List<String> addresses) {
-            this.addresses = List.copyOf(addresses);
+            this.addresses = List.copyOf(Options.required(addresses, "addresses"));
             return this;
         }
 
@@ -521,7 +521,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder project(String project) {
-            this.project = Objects.requireNonNull(project, "project");
+            this.project = Options.required(project, "project");
             return this;
         }
 
@@ -532,7 +532,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder domain(String domain) {
-            this.domain = Objects.requireNonNull(domain, "domain");
+            this.domain = Options.required(domain, "domain");
             return this;
         }
 
@@ -544,7 +544,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder app(String app) {
-            this.app = Objects.requireNonNull(app, "app");
+            this.app = Options.required(app, "app");
             return this;
         }
 
@@ -556,7 +556,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder environment(String environment) {
-            this.environment = Objects.requireNonNull(environment, "environment");
+            this.environment = Options.required(environment, "environment");
             return this;
         }
 
@@ -567,7 +567,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder consumer(String consumer) {
-            this.consumer = Objects.requireNonNull(consumer, "consumer");
+            this.consumer = Options.required(consumer, "consumer");
             return this;
         }
 
@@ -578,7 +578,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder heartbeat(Duration heartbeat) {
-            this.heartbeat = Objects.requireNonNull(heartbeat, "heartbeat");
+            this.heartbeat = Options.required(heartbeat, "heartbeat");
             return this;
         }
 
@@ -601,7 +601,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder timeout(Duration timeout) {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            this.timeout = Options.required(timeout, "timeout");
             return this;
         }
 
@@ -613,7 +613,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder refresh(Duration refresh) {
-            this.refresh = Objects.requireNonNull(refresh, "refresh");
+            this.refresh = Options.required(refresh, "refresh");
             return this;
         }
 
@@ -625,8 +625,8 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder credentials(String user, String password) {
-            this.user = Objects.requireNonNull(user, "user");
-            this.password = Objects.requireNonNull(password, "password");
+            this.user = Options.required(user, "user");
+            this.password = Options.required(password, "password");
             return this;
         }
 
@@ -637,7 +637,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder token(String token) {
-            this.token = Objects.requireNonNull(token, "token");
+            this.token = Options.required(token, "token");
             return this;
         }
 
@@ -659,7 +659,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder caFile(Path caFile) {
-            this.caFile = Objects.requireNonNull(caFile, "caFile");
+            this.caFile = Options.required(caFile, "caFile");
             return this;
         }
 
@@ -670,7 +670,7 @@ public final class ServiceCombRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder sslContext(SSLContext sslContext) {
-            this.sslContext = Objects.requireNonNull(sslContext, "sslContext");
+            this.sslContext = Options.required(sslContext, "sslContext");
             return this;
         }
 

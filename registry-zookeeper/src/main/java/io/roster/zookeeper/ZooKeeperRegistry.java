@@ -7,6 +7,7 @@ import io.roster.RegistryException;
 import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
+import io.roster.spi.Options;
 import io.roster.spi.Backoff;
 import io.roster.spi.DaemonThreadFactory;
 import io.roster.spi.Durations;
@@ -41,7 +42,6 @@ import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
@@ -446,7 +446,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder connectString(String connectString) {
-            Objects.requireNonNull(connectString, "connectString");
+            Options.required(connectString, "connectString");
             if (connectString.isBlank()) {
                 throw new InvalidOptionException("connectString", "zookeeper connectString must not be blank");
             }
@@ -465,7 +465,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder client(CuratorFramework client) {
-            this.client = Objects.requireNonNull(client, "client");
+            this.client = Options.required(client, "client");
             return this;
         }
 
@@ -476,7 +476,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder rootPath(String rootPath) {
-            this.rootPath = normalizeRoot(Objects.requireNonNull(rootPath, "rootPath"));
+            this.rootPath = normalizeRoot(Options.required(rootPath, "rootPath"));
             return this;
         }
 
@@ -514,8 +514,8 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder digest(String user, String password) {
-            Objects.requireNonNull(user, "user");
-            Objects.requireNonNull(password, "password");
+            Options.required(user, "user");
+            Options.required(password, "password");
             if (user.isEmpty() || user.indexOf(':') >= 0) {
                 throw new InvalidOptionException("digest", "zookeeper digest user must be non-empty and without ':'");
             }
@@ -630,7 +630,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         }
 
         private static Duration positive(String name, Duration value) {
-            Objects.requireNonNull(value, name);
+            Options.required(value, name);
             if (value.isNegative() || value.toMillis() < 1 || value.toMillis() > Integer.MAX_VALUE) {
                 throw new InvalidOptionException(name, "zookeeper " + name + " must be between 1ms and "
                         + Integer.MAX_VALUE + "ms, was " + value);
