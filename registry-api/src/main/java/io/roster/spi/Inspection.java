@@ -280,7 +280,7 @@ public final class Inspection {
          * @return this builder
          */
         public Builder problem(String location, Kind kind, String detail) {
-            problems.add(new Problem(location, kind, detail));
+            problems.add(new Problem(location, kind, printable(detail))); // it may quote any stored text
             return this;
         }
 
