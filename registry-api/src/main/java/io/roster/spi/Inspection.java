@@ -396,8 +396,15 @@ public final class Inspection {
         }
     }
 
-    /** Shows control characters as escapes, so that a malformed name cannot garble a terminal. */
-    static String printable(String text) {
+    /**
+     * Shows control characters as unicode escapes (a backslash, {@code u} and four hex digits), as problem details
+     * do, so that stored text (a malformed name, a key) cannot move a terminal's cursor or change its colours: for
+     * tools that print records.
+     *
+     * @param text any text
+     * @return the text with each control character escaped
+     */
+    public static String printable(String text) {
         StringBuilder sb = new StringBuilder(text.length());
         text.codePoints().forEach(c -> {
             if (Character.isISOControl(c)) {
