@@ -1,5 +1,6 @@
 package io.roster.cli;
 
+import io.roster.spi.Inspection;
 import io.roster.spi.RegistryUri;
 
 import java.util.regex.Pattern;
@@ -12,23 +13,9 @@ final class Text {
     private Text() {
     }
 
-    /**
-     * Escapes control characters (a record's id or key may hold any), so that registry data cannot move the
-     * cursor or change colours.
-     */
+    /** Escapes control characters (a record's id or key may hold any), as problem details are escaped. */
     static String printable(String text) {
-        if (text == null) {
-            return "";
-        }
-        StringBuilder sb = new StringBuilder(text.length());
-        text.codePoints().forEach(c -> {
-            if (Character.isISOControl(c)) {
-                sb.append(String.format("\\u%04x", c));
-            } else {
-                sb.appendCodePoint(c);
-            }
-        });
-        return sb.toString();
+        return text == null ? "" : Inspection.printable(text);
     }
 
     /** Masks user info in the URLs a record's text holds, such as an endpoint {@code grpc://user:pw@host:9000}. */
