@@ -64,7 +64,7 @@ class EtcdCommandsTest {
 
     @Test
     void checkNamesEveryPlantedProblemWithItsKeyAndExitsOne() throws Exception {
-        String ns = "/planted";
+        String ns = "/microservices"; // the default namespace; the other tests keep out of it
         put(ns + "/greeter/1", record("1", "greeter", "[\"grpc://10.0.0.1:9000\"]"), true);
         put(ns + "//x", record("x", "x", "[\"grpc://10.0.0.2:9000\"]"), true);
         put(ns + "/greeter/2", "not json at all", true);
@@ -72,7 +72,7 @@ class EtcdCommandsTest {
         put(ns + "/greeter/4", record("4", "greeter", "null"), true);
         put(ns + "/greeter/5", record("5", "greeter", "[\"grpc://10.0.0.5:9000\"]"), false);
 
-        Cli.Result result = Cli.run("check", uri("planted"));
+        Cli.Result result = Cli.run("check", "etcd://" + etcd.endpoint());
 
         assertThat(result.exit()).as(result.err()).isEqualTo(Exit.PROBLEMS);
         assertThat(result.out())
@@ -86,13 +86,13 @@ class EtcdCommandsTest {
                 .contains("etcd keys under " + ns + "/").contains("(raw records)")
                 .contains("6 records, 5 problems");
 
-        Cli.Result json = Cli.run("check", uri("planted"), "--json");
+        Cli.Result json = Cli.run("check", "etcd://" + etcd.endpoint(), "--json");
         assertThat(json.exit()).isEqualTo(Exit.PROBLEMS);
         assertThat(json.out()).contains("\"kind\" : \"empty-service-name\"")
                 .contains("\"location\" : \"" + ns + "//x\"")
                 .contains("\"raw\" : true").contains("\"clean\" : false");
 
-        Cli.Result one = Cli.run("check", uri("planted"), "greeter");
+        Cli.Result one = Cli.run("check", "etcd://" + etcd.endpoint(), "greeter");
         assertThat(one.out()).doesNotContain(ns + "//x").contains(ns + "/greeter/2");
     }
 
