@@ -80,7 +80,18 @@ public final class InstanceJson {
         return decode(json, new ArrayList<>());
     }
 
-    private static ServiceInstance decode(String json, List<String> dropped) {
+    /**
+     * Reads an instance as {@link #decode(String)} does, and tells which endpoints it dropped: for tools that
+     * report every problem of a record rather than skipping it (see {@link Inspection}).
+     *
+     * @param json the JSON text
+     * @param dropped receives each endpoint dropped for want of a usable scheme, host and port, quoted as
+     *     written with user info masked ({@code "grpc://10.0.0.5"}), or the text {@code null} for a null entry
+     * @return the instance
+     * @throws InvalidInstanceException when the text is not JSON of that shape (field {@code json}) or the
+     *     instance breaks a reading rule
+     */
+    public static ServiceInstance decode(String json, List<String> dropped) {
         if (json == null) {
             throw new InvalidInstanceException("json", "must not be null", "");
         }

@@ -617,6 +617,9 @@ public final class EtcdRegistry extends AbstractRegistry {
         }
     }
 
+    /** For {@link EtcdInspector}: the connection and the namespace the records are under. */
+    EtcdInspector.Source inspectionSource() { return new EtcdInspector.Source(etcd, namespace); }
+
     private KV kv() {
         return etcd.client().getKVClient();
     }

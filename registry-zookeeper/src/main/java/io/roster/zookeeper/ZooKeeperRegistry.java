@@ -257,6 +257,9 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         abandon();
     }
 
+    /** For {@link ZooKeeperInspector}: the root path on the server (a supplied client's namespace included). */
+    String inspectionRoot() { return nodes.root(); }
+
     /** Returns the Curator client, for tests that break its session. */
     CuratorFramework curator() {
         return client;
