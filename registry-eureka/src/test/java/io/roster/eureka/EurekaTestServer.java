@@ -20,6 +20,9 @@ import java.util.Map;
  * A real Eureka server (Spring Cloud Netflix {@code @EnableEurekaServer}, Spring Boot, Tomcat) running in the test
  * JVM on 127.0.0.1. Starting one takes several seconds, so test classes share one per class.
  *
+ * <p>Public, and published in this module's test-jar, for the propagation benchmark ({@code benchmarks}), which runs
+ * it in a JVM of its own.
+ *
  * <p>Settings that keep the tests fast, each also a documented Eureka server property:
  * <ul>
  *   <li>{@code eureka.client.register-with-eureka=false}, {@code fetch-registry=false}: the server neither
@@ -41,7 +44,7 @@ import java.util.Map;
  *   <li>{@code server.shutdown=immediate}: stopping does not wait for requests in flight.</li>
  * </ul>
  */
-final class EurekaTestServer implements AutoCloseable {
+public final class EurekaTestServer implements AutoCloseable {
     /** The eviction timer's period, part of every test's "dead instance vanishes" bound. */
     static final Duration EVICTION_INTERVAL = Duration.ofMillis(500);
 
@@ -64,7 +67,7 @@ final class EurekaTestServer implements AutoCloseable {
      * @param port a free port
      * @return the running server
      */
-    static EurekaTestServer start(int port) {
+    public static EurekaTestServer start(int port) {
         EurekaTestServer server = new EurekaTestServer(port, null, null, null);
         server.start();
         return server;
@@ -141,7 +144,12 @@ final class EurekaTestServer implements AutoCloseable {
         stop();
     }
 
-    int port() {
+    /**
+     * Returns the port the server listens on.
+     *
+     * @return the port
+     */
+    public int port() {
         return port;
     }
 
@@ -150,7 +158,7 @@ final class EurekaTestServer implements AutoCloseable {
      *
      * @return {@code http://127.0.0.1:<port>/eureka}, {@code https://…} with TLS
      */
-    URI url() {
+    public URI url() {
         return URI.create((certificate == null ? "http" : "https") + "://127.0.0.1:" + port + "/eureka");
     }
 
