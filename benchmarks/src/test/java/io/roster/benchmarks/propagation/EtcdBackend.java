@@ -121,17 +121,25 @@ final class EtcdBackend implements Backend {
                         .map(i -> Op.put(key(i), value(i), onLease)).toArray(Op[]::new);
                 loader.getKVClient().txn().Then(puts).commit().get(30, TimeUnit.SECONDS);
             }
-            return () -> {
-                try {
-                    loader.getLeaseClient().revoke(lease).get(30, TimeUnit.SECONDS);
-                } finally {
-                    loader.close();
-                }
-            };
+            return revoking(loader, lease, null);
         } catch (Exception | Error e) {
             loader.close();
             throw e;
         }
+    }
+
+    /** Stops renewing the lease (when kept alive), revokes it, which deletes its keys, and closes the client. */
+    private static AutoCloseable revoking(Client client, long lease, CloseableClient keepAlive) {
+        return () -> {
+            try {
+                if (keepAlive != null) {
+                    keepAlive.close();
+                }
+                client.getLeaseClient().revoke(lease).get(30, TimeUnit.SECONDS);
+            } finally {
+                client.close();
+            }
+        };
     }
 
     @Override
@@ -159,14 +167,7 @@ final class EtcdBackend implements Backend {
             for (ServiceInstance i : instances) {
                 client.getKVClient().put(key(i), value(i), onLease).get(30, TimeUnit.SECONDS);
             }
-            return () -> {
-                try {
-                    keepAlive.close();
-                    client.getLeaseClient().revoke(lease).get(30, TimeUnit.SECONDS);
-                } finally {
-                    client.close();
-                }
-            };
+            return revoking(client, lease, keepAlive);
         } catch (Exception | Error e) {
             client.close();
             throw e;
