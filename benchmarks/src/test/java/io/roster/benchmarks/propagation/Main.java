@@ -94,36 +94,14 @@ public final class Main {
                     }));
                 }
             }
-            for (Backend backend : backends) {
-                try (backend) {
-                    progress.printf("%s: starting the server%n", backend.label());
-                    if (started.containsKey(backend)) {
-                        await(started.get(backend));
-                    } else {
-                        backend.start(cleanup);
-                    }
-                    run.servers.put(backend.label(), backend.server());
-                    run.raws.put(backend.label(), backend.raw());
-                    if (settings.sections().contains("propagation")) {
-                        String warmUp = Trials.warmUp(backend, settings, progress);
-                        if (warmUp != null) {
-                            run.failures.add(backend.label() + ", warm-up: " + warmUp);
-                        }
-                        for (int size : sizes(backend, settings)) {
-                            rows.add(Trials.run(backend, size, settings, progress));
-                        }
-                    }
-                    if (settings.sections().contains("first-list") && backend.name().equals("zookeeper")) {
-                        firstLists.add(FirstList.run(backend, settings, progress));
-                    }
-                    if (settings.sections().contains("keepalive") && !backend.name().equals("etcd-cluster")) {
-                        run.keepaliveSettings.put(backend.label(), backend.keepaliveSettings());
-                        keepalives.addAll(Keepalive.run(backend, settings, progress));
-                    }
-                } catch (Exception e) {
-                    run.failures.add(backend.label() + ": " + describe(e));
-                    progress.printf("%s: FAILED: %s%n", backend.label(), describe(e));
+            try {
+                for (Backend backend : backends) {
+                    runBackend(backend, started.get(backend), cleanup, settings, run, rows, firstLists, keepalives,
+                            progress);
                 }
+            } finally {
+                // A server still starting in the background would escape the cleanup below.
+                started.values().forEach(Main::settle);
             }
         } finally {
             starter.shutdownNow();
@@ -136,6 +114,50 @@ public final class Main {
                 || firstLists.stream().anyMatch(r -> r.error != null)
                 || keepalives.stream().anyMatch(r -> r.error != null);
         return failed ? 1 : 0;
+    }
+
+    private static void runBackend(Backend backend, Future<?> starting, Cleanup cleanup, Settings settings,
+                                   Report.Run run, List<Trials.Row> rows, List<FirstList.Result> firstLists,
+                                   List<Keepalive.Result> keepalives, PrintStream progress) {
+        try (backend) {
+            progress.printf("%s: starting the server%n", backend.label());
+            if (starting != null) {
+                await(starting);
+            } else {
+                backend.start(cleanup);
+            }
+            run.servers.put(backend.label(), backend.server());
+            run.raws.put(backend.label(), backend.raw());
+            if (settings.sections().contains("propagation")) {
+                String warmUp = Trials.warmUp(backend, settings, progress);
+                if (warmUp != null) {
+                    run.failures.add(backend.label() + ", warm-up: " + warmUp);
+                }
+                for (int size : sizes(backend, settings)) {
+                    rows.add(Trials.run(backend, size, settings, progress));
+                }
+            }
+            if (settings.sections().contains("first-list") && backend.name().equals("zookeeper")) {
+                firstLists.add(FirstList.run(backend, settings, progress));
+            }
+            if (settings.sections().contains("keepalive") && !backend.name().equals("etcd-cluster")) {
+                run.keepaliveSettings.put(backend.label(), backend.keepaliveSettings());
+                keepalives.addAll(Keepalive.run(backend, settings, progress));
+            }
+        } catch (Exception e) {
+            run.failures.add(backend.label() + ": " + describe(e));
+            progress.printf("%s: FAILED: %s%n", backend.label(), describe(e));
+        }
+    }
+
+    private static void settle(Future<?> start) {
+        try {
+            start.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException e) {
+            // reported where the backend runs
+        }
     }
 
     private static void await(Future<?> start) throws Exception {
