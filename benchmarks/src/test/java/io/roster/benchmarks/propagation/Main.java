@@ -133,9 +133,7 @@ public final class Main {
                 if (warmUp != null) {
                     run.failures.add(backend.label() + ", warm-up: " + warmUp);
                 }
-                for (int size : sizes(backend, settings)) {
-                    rows.add(Trials.run(backend, size, settings, progress));
-                }
+                rows.addAll(Trials.run(backend, sizes(backend, settings), settings, progress));
             }
             if (settings.sections().contains("first-list") && backend.name().equals("zookeeper")) {
                 firstLists.add(FirstList.run(backend, settings, progress));

@@ -93,9 +93,10 @@ final class Report {
         Settings s = run.settings;
         line("- Trials: " + s.trials() + " measured after " + s.warmup() + " warm-up per row and client, Roster and "
                 + "the raw client alternately (Roster first in even trials), on one server per backend, after one "
-                + "unmeasured row of " + Math.max(1, s.warmup()) + " trials per backend (JIT warm-up); the service "
-                + "preloaded with the row's number of instances; latency from just before the write call to the "
-                + "writer's own watcher having the change, p50 / p90 / p99 in milliseconds");
+                + "unmeasured row of " + Math.max(1, s.warmup()) + " trials per backend (JIT warm-up); each row a "
+                + "service preloaded with its number of instances, a backend's rows taking their trials in turn; "
+                + "latency from just before the write call to the writer's own watcher having the change, "
+                + "p50 / p90 / p99 in milliseconds");
         run.servers.forEach((backend, server) -> line("- " + backend + ": " + server + "; raw client: "
                 + run.raws.get(backend)));
         for (String f : run.failures) {

@@ -4,17 +4,23 @@ import io.roster.ServiceInstance;
 
 import java.io.PrintStream;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Register → watcher and deregister → watcher on one backend for one service size: the service is preloaded with
- * {@code size} instances, Roster's side and the raw client's side both watch it, and each trial registers one
- * more instance and then deregisters it, through one side and then the other (Roster first in even trials, raw
- * first in odd ones). A latency runs from just before the write call to the moment the writing side's own watcher
- * has the change; before the next write, the other side's watcher must have it too, so that no change is still
- * in flight. On a polling backend each write waits a random part of the polling period first, so that writes fall
- * at random points of the poll cycle instead of right after a poll.
+ * Register → watcher and deregister → watcher on one backend, for every service size at once. Each size is a
+ * service of its own, preloaded with that many instances, which Roster's side and the raw client's side both watch.
+ * A trial registers one more instance and then deregisters it, through one side and then the other (Roster first
+ * in even trials, raw first in odd ones); the sizes take their trials in turn, the first size changing from one
+ * round to the next, so that a drift of the machine's load or of the JVM's state over the run touches every size
+ * alike and cannot pass for a cost of the service's size.
+ *
+ * <p>A latency runs from just before the write call to the moment the writing side's own watcher has the change;
+ * before the next write, the other side's watcher must have it too, so that no change is still in flight. On a
+ * polling backend each write waits a random part of the polling period first, so that writes fall at random points
+ * of the poll cycle instead of right after a poll.
  */
 final class Trials {
     private Trials() {
@@ -48,20 +54,19 @@ final class Trials {
      * Runs the trials.
      *
      * @param backend a started backend
-     * @param size the number of instances the service holds during the trials
+     * @param sizes the numbers of instances of the services, one row each
      * @param settings trials, warm-up and timeout
      * @param progress where to report progress
-     * @return the results, with {@code error} set when the row could not finish
+     * @return the rows, each with {@code error} set when it could not finish
      */
-    static Row run(Backend backend, int size, Settings settings, PrintStream progress) {
-        return run(backend, size, settings.warmup(), settings.trials(), settings.timeout(),
-                String.format("%s, %,d instances", backend.label(), size), progress);
+    static List<Row> run(Backend backend, List<Integer> sizes, Settings settings, PrintStream progress) {
+        return run(backend, sizes, settings.warmup(), settings.trials(), settings.timeout(), backend.label(),
+                progress);
     }
 
     /**
-     * Runs one row's worth of trials on a small service and forgets the results, before a backend's first row:
-     * the first row would otherwise also pay for the JIT compilation of the clients (and of the server, when it
-     * runs on a JVM), which would make the smallest service look slower than the larger ones that follow it.
+     * Runs one row's worth of trials on a small service and forgets the results, before a backend's rows: they
+     * would otherwise also pay for the JIT compilation of the clients (and of the server, when it runs on a JVM).
      *
      * @param backend a started backend
      * @param settings warm-up and timeout
@@ -69,50 +74,112 @@ final class Trials {
      * @return an error, or null
      */
     static String warmUp(Backend backend, Settings settings, PrintStream progress) {
-        return run(backend, 10, 0, Math.max(1, settings.warmup()), settings.timeout(),
-                backend.label() + ", warming up", progress).error;
+        return run(backend, List.of(10), 0, Math.max(1, settings.warmup()), settings.timeout(),
+                backend.label() + ", warming up", progress).get(0).error;
     }
 
-    @SuppressWarnings("try") // preloaded: only its close() matters
-    private static Row run(Backend backend, int size, int warmup, int trials, Duration timeout, String what,
-                           PrintStream progress) {
-        Row row = new Row(backend.label(), backend.raw(), size);
-        String service = Instances.service("bench-" + size);
-        progress.printf("%s: preloading%n", what);
-        try (AutoCloseable preloaded = backend.preload(Instances.many(service, size));
-             Side roster = new RosterSide(backend.rosterUri(), service);
-             Side raw = backend.rawSide(service)) {
-            roster.observer().size(size).await(Duration.ofMinutes(5));
-            raw.observer().size(size).await(Duration.ofMinutes(5));
-            int total = warmup + trials;
-            long started = System.nanoTime();
-            for (int i = 0; i < total; i++) {
-                boolean measured = i >= warmup;
-                Duration period = backend.pollPeriod();
-                if (i % 2 == 0) {
-                    trial(service, roster, raw, row.rosterRegister, row.rosterDeregister, measured, period, timeout);
-                    trial(service, raw, roster, row.rawRegister, row.rawDeregister, measured, period, timeout);
-                } else {
-                    trial(service, raw, roster, row.rawRegister, row.rawDeregister, measured, period, timeout);
-                    trial(service, roster, raw, row.rosterRegister, row.rosterDeregister, measured, period, timeout);
-                }
-                if (System.nanoTime() - started > 10_000_000_000L || i == total - 1) {
-                    progress.printf("%s: %d of %d trials%n", what, i + 1, total);
-                    started = System.nanoTime();
+    private static List<Row> run(Backend backend, List<Integer> sizes, int warmup, int trials, Duration timeout,
+                                 String what, PrintStream progress) {
+        List<Lane> lanes = new ArrayList<>();
+        try {
+            for (int size : sizes) {
+                Lane lane = new Lane(new Row(backend.label(), backend.raw(), size));
+                lanes.add(lane);
+                progress.printf("%s, %,d instances: preloading%n", what, size);
+                try {
+                    lane.open(backend);
+                } catch (Exception e) {
+                    lane.fail(e, progress);
                 }
             }
-        } catch (Exception e) {
-            row.error = Main.describe(e);
-            progress.printf("%s: FAILED: %s%n", what, row.error);
+            int total = warmup + trials;
+            long reported = System.nanoTime();
+            for (int i = 0; i < total; i++) {
+                for (int k = 0; k < lanes.size(); k++) {
+                    Lane lane = lanes.get((i + k) % lanes.size());
+                    if (lane.row.error != null) {
+                        continue;
+                    }
+                    try {
+                        lane.round(i % 2 == 0, i >= warmup, backend.pollPeriod(), timeout);
+                    } catch (Exception e) {
+                        lane.fail(e, progress);
+                    }
+                }
+                if (System.nanoTime() - reported > 10_000_000_000L || i == total - 1) {
+                    progress.printf("%s: %d of %d trials%n", what, i + 1, total);
+                    reported = System.nanoTime();
+                }
+            }
+        } finally {
+            lanes.forEach(Lane::close);
         }
-        return row;
+        return lanes.stream().map(l -> l.row).toList();
     }
 
-    private static void trial(String service, Side side, Side other, Measured register, Measured deregister,
-                              boolean measured, Duration period, Duration timeout) throws Exception {
-        ServiceInstance instance = Instances.next(service);
-        step(side, other, instance, true, register, measured, period, timeout);
-        step(side, other, instance, false, deregister, measured, period, timeout);
+    /** One size: its service, preloaded, and both sides watching it. */
+    private static final class Lane {
+        final Row row;
+        private String service;
+        private AutoCloseable preloaded;
+        private Side roster;
+        private Side raw;
+
+        Lane(Row row) {
+            this.row = row;
+        }
+
+        void open(Backend backend) throws Exception {
+            service = Instances.service("bench-" + row.size);
+            preloaded = backend.preload(Instances.many(service, row.size));
+            roster = new RosterSide(backend.rosterUri(), service);
+            raw = backend.rawSide(service);
+            roster.observer().size(row.size).await(Duration.ofMinutes(5));
+            raw.observer().size(row.size).await(Duration.ofMinutes(5));
+        }
+
+        /** One trial on each side, in the given order. */
+        void round(boolean rosterFirst, boolean measured, Duration period, Duration timeout) throws Exception {
+            if (rosterFirst) {
+                trial(roster, raw, row.rosterRegister, row.rosterDeregister, measured, period, timeout);
+                trial(raw, roster, row.rawRegister, row.rawDeregister, measured, period, timeout);
+            } else {
+                trial(raw, roster, row.rawRegister, row.rawDeregister, measured, period, timeout);
+                trial(roster, raw, row.rosterRegister, row.rosterDeregister, measured, period, timeout);
+            }
+        }
+
+        private void trial(Side side, Side other, Measured register, Measured deregister, boolean measured,
+                           Duration period, Duration timeout) throws Exception {
+            ServiceInstance instance = Instances.next(service);
+            step(side, other, instance, true, register, measured, period, timeout);
+            step(side, other, instance, false, deregister, measured, period, timeout);
+        }
+
+        void fail(Exception e, PrintStream progress) {
+            row.error = Main.describe(e);
+            progress.printf("%s, %,d instances: FAILED: %s%n", row.backend, row.size, row.error);
+            close();
+        }
+
+        void close() {
+            if (raw != null) {
+                raw.close();
+                raw = null;
+            }
+            if (roster != null) {
+                roster.close();
+                roster = null;
+            }
+            if (preloaded != null) {
+                try {
+                    preloaded.close();
+                } catch (Exception e) {
+                    System.err.println("removing the preloaded instances of " + service + " failed: " + e);
+                }
+                preloaded = null;
+            }
+        }
     }
 
     private static void step(Side side, Side other, ServiceInstance instance, boolean add, Measured into,
