@@ -30,6 +30,9 @@ import java.util.concurrent.Executors;
  * A real Eureka server (Spring Cloud Netflix {@code @EnableEurekaServer}, Spring Boot, Tomcat) running in the test
  * JVM on 127.0.0.1. Starting one takes several seconds, so test classes share one per class.
  *
+ * <p>Public, and published in this module's test-jar, for the propagation benchmark ({@code benchmarks}), which runs
+ * it in a JVM of its own.
+ *
  * <p>Settings that keep the tests fast, each also a documented Eureka server property:
  * <ul>
  *   <li>{@code eureka.client.register-with-eureka=false}, {@code fetch-registry=false}: the server neither
@@ -51,7 +54,7 @@ import java.util.concurrent.Executors;
  *   <li>{@code server.shutdown=immediate}: stopping does not wait for requests in flight.</li>
  * </ul>
  */
-final class EurekaTestServer implements AutoCloseable {
+public final class EurekaTestServer implements AutoCloseable {
     /** The eviction timer's period, part of every test's "dead instance vanishes" bound. */
     static final Duration EVICTION_INTERVAL = Duration.ofMillis(500);
 
@@ -74,7 +77,7 @@ final class EurekaTestServer implements AutoCloseable {
      * @param port a free port
      * @return the running server
      */
-    static EurekaTestServer start(int port) {
+    public static EurekaTestServer start(int port) {
         EurekaTestServer server = new EurekaTestServer(port, null, null, null);
         server.start();
         return server;
@@ -204,7 +207,12 @@ final class EurekaTestServer implements AutoCloseable {
         stop();
     }
 
-    int port() {
+    /**
+     * Returns the port the server listens on.
+     *
+     * @return the port
+     */
+    public int port() {
         return port;
     }
 
@@ -213,7 +221,7 @@ final class EurekaTestServer implements AutoCloseable {
      *
      * @return {@code http://127.0.0.1:<port>/eureka}, {@code https://…} with TLS
      */
-    URI url() {
+    public URI url() {
         return URI.create((certificate == null ? "http" : "https") + "://127.0.0.1:" + port + "/eureka");
     }
 
