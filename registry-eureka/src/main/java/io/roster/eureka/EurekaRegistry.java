@@ -164,8 +164,17 @@ public final class EurekaRegistry extends AbstractRegistry {
             }
         }
         deregisterConcurrently(instances.stream().filter(i -> records.containsKey(key(i))).toList(),
-                options.maxConnections, client.budget(),
-                instance -> client.forEach(records.get(key(instance)), this::cancel, "deregister " + key(instance)));
+                options.maxConnections, client.budget(), instance -> {
+                    try {
+                        client.forEach(records.get(key(instance)), this::cancel, "deregister " + key(instance));
+                    } catch (RegistryException e) {
+                        if (Thread.interrupted()) {
+                            // Abandoned at the deadline: counted once in the summary, not logged as a failure too.
+                            throw new InterruptedException();
+                        }
+                        throw e;
+                    }
+                });
     }
 
     /** Deregistering everything, then stopping the threads (each interrupted, at most one call's time). */
