@@ -497,7 +497,9 @@ public final class Http implements AutoCloseable {
             StringBuilder sb = new StringBuilder(256);
             sb.append(request.method).append(' ').append(target(request)).append(" HTTP/1.1\r\n");
             sb.append("Host: ").append(authority).append("\r\n");
-            sb.append("User-Agent: roster\r\n");
+            if (!hasUserAgent(headers) && !hasUserAgent(request.headers)) {
+                sb.append("User-Agent: roster\r\n");
+            }
             headers.forEach((k, v) -> sb.append(k).append(": ").append(v).append("\r\n"));
             request.headers.forEach((k, v) -> sb.append(k).append(": ").append(v).append("\r\n"));
             if (request.body.length > 0 || !request.method.equals("GET")) {
@@ -660,6 +662,15 @@ public final class Http implements AutoCloseable {
             }
             sb.append((char) c);
         }
+    }
+
+    private static boolean hasUserAgent(Map<String, String> fields) {
+        for (String name : fields.keySet()) {
+            if (name.equalsIgnoreCase("User-Agent")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static String first(Map<String, List<String>> fields, String name) {
@@ -977,7 +988,8 @@ public final class Http implements AutoCloseable {
         }
 
         /**
-         * Sends a header with every request, such as a token.
+         * Sends a header with every request, such as a token. A {@code User-Agent} replaces the default
+         * ({@code roster}).
          *
          * @param name the header name
          * @param value its value; never shown in messages or {@code toString()}

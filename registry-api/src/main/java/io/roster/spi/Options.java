@@ -18,12 +18,17 @@ import java.util.regex.Pattern;
  * listing the known ones. Bad values are rejected naming the option. Values of secret options (names such as
  * {@code password}, {@code accessToken}, {@code clientSecret} or {@code digest}, see {@link #isSecretName}, and any
  * read with {@link #secret}) never appear in messages or in {@link #toString()}.
+ *
+ * <p>Options of a URI without user info but with an {@code @} in its query ({@code etcd://root:12?x=y@host}: a
+ * password holding an unencoded {@code ?} ended the authority early) may hold the rest of a password: then no
+ * value and no unknown option name appears in messages or {@link #toString()}.
  */
 public final class Options {
     private static final Pattern SECRET_NAME = Pattern.compile(
             ".*(password|passwd|pwd|token|secret|digest|credential|apikey|privatekey|authorization).*|auth");
     private final String backend;
     private final Map<String, String> values;
+    private final boolean mayHoldUserInfo;
     private final Set<String> known = new TreeSet<>();
     private final Set<String> secrets = new TreeSet<>();
 
@@ -34,8 +39,14 @@ public final class Options {
      * @param values option names to raw (decoded) values, in URI order
      */
     public Options(String backend, Map<String, String> values) {
+        this(backend, values, false);
+    }
+
+    /** For {@link RegistryUri}: {@code mayHoldUserInfo} when the query may hold the rest of a password. */
+    Options(String backend, Map<String, String> values, boolean mayHoldUserInfo) {
         this.backend = backend;
         this.values = Collections.unmodifiableMap(new LinkedHashMap<>(values));
+        this.mayHoldUserInfo = mayHoldUserInfo;
     }
 
     /**
@@ -145,14 +156,17 @@ public final class Options {
     }
 
     /**
-     * Creates the exception for a bad value of an option; the value is left out for secret options.
+     * Creates the exception for a bad value of an option; the value is left out for secret options, and masked
+     * in the rule when the query may hold the rest of a password.
      *
      * @param name the option name
      * @param rule what is wrong, possibly quoting the value
      * @return the exception, to throw
      */
     public InvalidOptionException bad(String name, String rule) {
-        String why = isSecret(name) ? "has a bad value" : rule;
+        String value = values.get(name);
+        String why = isSecret(name) ? "has a bad value"
+                : mayHoldUserInfo && value != null && !value.isEmpty() ? rule.replace(value, "***") : rule;
         return new InvalidOptionException(name, backend + " option '" + name + "' " + why);
     }
 
@@ -163,10 +177,18 @@ public final class Options {
      */
     public void requireAllKnown() {
         for (String name : values.keySet()) {
-            if (!known.contains(name)) {
-                throw new InvalidOptionException(name, "unknown " + backend + " option '" + name
-                        + "'; known options: " + String.join(", ", known));
+            if (known.contains(name)) {
+                continue;
             }
+            if (mayHoldUserInfo || name.indexOf('@') >= 0) {
+                // Most likely not an option at all but the rest of a password whose '?' ended the authority.
+                throw new InvalidOptionException("uri", backend + " URI has an option it does not know (not shown: "
+                        + "the URI has an '@' in its query and no user info before its host, so the query may be "
+                        + "the rest of a password; '/', '?', '#' and '@' in a user name or password must be "
+                        + "percent-encoded as %2F, %3F, %23, %40); known options: " + String.join(", ", known));
+            }
+            throw new InvalidOptionException(name, "unknown " + backend + " option '" + name
+                    + "'; known options: " + String.join(", ", known));
         }
     }
 
@@ -194,7 +216,8 @@ public final class Options {
     }
 
     /**
-     * Returns the options as a query string with secret values replaced by {@code ***}.
+     * Returns the options as a query string with secret values replaced by {@code ***} (every value, and the name
+     * of every option not read, when the query may hold the rest of a password).
      *
      * @return such as {@code ttl=15s&token=***}, empty when there are none
      */
@@ -205,7 +228,8 @@ public final class Options {
             if (sb.length() > 0) {
                 sb.append('&');
             }
-            sb.append(k).append('=').append(isSecret(k) ? "***" : v);
+            sb.append(mayHoldUserInfo && !known.contains(k) ? "***" : k).append('=')
+                    .append(isSecret(k) || mayHoldUserInfo ? "***" : v);
         });
         return sb.toString();
     }

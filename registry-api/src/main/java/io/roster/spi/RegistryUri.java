@@ -22,7 +22,10 @@ import java.util.regex.Pattern;
  * {@code open()} for every backend (a port that is not a number is left to the provider's rules). User info and
  * query values are percent-decoded; a user name or password holding {@code / ? # @} must be percent-encoded, and a
  * URI where such a character evidently was not (an {@code @} after the host) is refused without being echoed.
- * {@link #toString()} never shows the password or secret options.
+ * {@link #toString()} never shows the password or secret options. A URI without user info but with an {@code @} in
+ * its query may be one whose password held an unencoded {@code ?} ({@code etcd://root:12?x=y@host}): its hosts and
+ * query may hold parts of the password, so {@link #toString()} shows only its scheme, and its {@link Options} show
+ * no value and no unknown option name.
  */
 public final class RegistryUri {
     private static final Pattern PARAM = Pattern.compile("[?&;]([^?&;=#\\s]*)=");
@@ -34,15 +37,17 @@ public final class RegistryUri {
     private final String password;
     private final String path;
     private final Options options;
+    private final String masked; // what toString() shows when the query may hold user info, else null
 
     private RegistryUri(String scheme, List<String> hosts, String user, String password, String path,
-                        Options options) {
+                        Options options, String masked) {
         this.scheme = scheme;
         this.hosts = List.copyOf(hosts);
         this.user = user;
         this.password = password;
         this.path = path;
         this.options = options;
+        this.masked = masked;
     }
 
     /**
@@ -122,7 +127,13 @@ public final class RegistryUri {
                     + "'@' in its query: '/', '?', '#' and '@' in a user name or password must be percent-encoded "
                     + "(%2F, %3F, %23, %40), was '" + redact(uri.toString()) + "'");
         }
-        return new RegistryUri(scheme, hosts, user, password, path, new Options(scheme, values));
+        // No user info, and an '@' in the query: "root:12?x=y@host", a password whose '?' ended the authority
+        // early, passes the checks above (its "port" is a number, no option name holds the '@'), and its hosts and
+        // options then hold parts of the password. It may also be a lawful "?password=p@ss", so not even the text
+        // after the last '@' is safe to show: nothing of it is.
+        boolean mayHoldUserInfo = user == null && contains(query, '@');
+        return new RegistryUri(scheme, hosts, user, password, path, new Options(scheme, values, mayHoldUserInfo),
+                mayHoldUserInfo ? scheme + "://***" : null);
     }
 
     /**
@@ -296,6 +307,9 @@ public final class RegistryUri {
      */
     @Override
     public String toString() {
+        if (masked != null) {
+            return masked;
+        }
         StringBuilder sb = new StringBuilder(scheme).append("://");
         if (user != null) {
             sb.append(user).append(password == null ? "" : ":***").append('@');

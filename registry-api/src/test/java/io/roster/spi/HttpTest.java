@@ -104,6 +104,25 @@ class HttpTest {
     }
 
     @Test
+    void aUserAgentHeaderReplacesTheDefaultOne() throws Exception {
+        Server server = server((n, request) -> ok(request));
+        Http plain = client(server, 1);
+        Http named = client(Http.builder(URI.create("http://127.0.0.1:" + server.port())).header("user-agent",
+                "roster-eureka"), 1);
+
+        plain.send(Http.Request.get("/plain"));
+        named.send(Http.Request.get("/named"));
+        plain.send(Http.Request.get("/per-request").header("User-Agent", "probe"));
+
+        assertThat(server.requests).filteredOn(r -> r.contains("/plain")).singleElement().asString()
+                .contains("User-Agent: roster\r\n");
+        assertThat(server.requests).filteredOn(r -> r.contains("/named")).singleElement().asString()
+                .contains("user-agent: roster-eureka\r\n").doesNotContain("User-Agent: roster\r\n");
+        assertThat(server.requests).filteredOn(r -> r.contains("/per-request")).singleElement().asString()
+                .contains("User-Agent: probe\r\n").doesNotContain("User-Agent: roster\r\n");
+    }
+
+    @Test
     void aServerThatAnswers429IsAskedAgainAfterABackoff() throws Exception {
         Server server = server((n, request) -> n <= 3
                 ? "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo many"

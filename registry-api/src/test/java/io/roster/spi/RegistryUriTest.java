@@ -1,6 +1,7 @@
 package io.roster.spi;
 
 import io.roster.InvalidOptionException;
+import io.roster.Registries;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -112,6 +113,51 @@ class RegistryUriTest {
                 .isInstanceOf(InvalidOptionException.class)
                 .hasMessageContaining("percent-encode")
                 .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr", "3t", "12345"));
+    }
+
+    /**
+     * A password holding an unencoded '?' after digits passes for a host and port ({@code user:12345}) and leaves
+     * the rest in the query; "unknown option 'S3cr3t'" then showed it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {
+        "eureka://user:12345?S3cr3t=x@host:8761/eureka", "etcd://root:12345?S3c=r3t@host:2379",
+        "etcd://root:12345?ttl=5s&S3c=r3t@host:2379", "mem://user:12345?S3c&r3t=x@demo",
+    })
+    void aPasswordWhoseQuestionMarkEndedTheAuthorityIsNeverShown(String text) {
+        RegistryUri uri = RegistryUri.parse(URI.create(text));
+        Options options = uri.options();
+        options.duration("ttl", Duration.ofSeconds(10));
+
+        assertThatThrownBy(options::requireAllKnown)
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("uri"))
+                .hasMessageContaining("percent-encoded")
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3c", "r3t", "12345"));
+        assertThat(uri.toString()).doesNotContain("S3c", "r3t", "12345");
+        assertThat(options.toString()).doesNotContain("S3c", "r3t", "12345");
+    }
+
+    @Test
+    void aBadValueInSuchAQueryIsNotQuoted() {
+        Options options = RegistryUri.parse(URI.create("etcd://root:12345?ttl=S3cr3t@host:2379")).options();
+        assertThatThrownBy(() -> options.duration("ttl", Duration.ofSeconds(10)))
+                .isInstanceOfSatisfying(InvalidOptionException.class, e -> assertThat(e.option()).isEqualTo("ttl"))
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr3t"));
+    }
+
+    @Test
+    void anAtInTheValuesOfALawfulQueryStillWorksAndIsNotShown() {
+        RegistryUri uri = RegistryUri.parse(URI.create("nacos://h:8848?username=alice@corp&password=p@S3cr3t"));
+        Options options = uri.options();
+        assertThat(options.string("username")).contains("alice@corp");
+        assertThat(options.secret("password")).contains("p@S3cr3t");
+        options.requireAllKnown();
+        assertThat(uri.hosts()).containsExactly("h:8848");
+        assertThat(uri.toString()).doesNotContain("S3cr3t");
+        assertThat(options.toString()).doesNotContain("S3cr3t");
+        assertThatThrownBy(() -> Registries.open("mem://demo?ttl=5s&x=S3cr3t@y"))
+                .isInstanceOf(InvalidOptionException.class)
+                .satisfies(e -> assertThat(e.getMessage()).doesNotContain("S3cr3t"));
     }
 
     @ParameterizedTest(name = "{0}")

@@ -18,6 +18,8 @@ final class EurekaOptions {
     static final Duration DEFAULT_LEASE = Duration.ofSeconds(30);
     static final Duration DEFAULT_REFRESH = Duration.ofSeconds(5);
     static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(3);
+    static final int DEFAULT_MAX_CONNECTIONS = 8;
+    static final int MAX_CONNECTIONS = 1024;
 
     final List<URI> servers;
     final String user;
@@ -26,11 +28,12 @@ final class EurekaOptions {
     final Duration lease;
     final Duration refresh;
     final Duration timeout;
+    final int maxConnections;
     final SSLContext sslContext;
     final boolean upOnly;
 
     EurekaOptions(List<URI> servers, String user, String password, Duration renew, Duration lease,
-                  Duration refresh, Duration timeout, SSLContext sslContext, boolean upOnly) {
+                  Duration refresh, Duration timeout, int maxConnections, SSLContext sslContext, boolean upOnly) {
         if (servers.isEmpty()) {
             throw new InvalidOptionException("servers", "eureka needs at least one server URL, such as "
                     + "http://10.0.0.1:8761/eureka");
@@ -57,6 +60,11 @@ final class EurekaOptions {
         }
         this.refresh = positive("refresh", refresh);
         this.timeout = positive("timeout", timeout);
+        if (maxConnections < 1 || maxConnections > MAX_CONNECTIONS) {
+            throw new InvalidOptionException("maxConnections", "eureka option 'maxConnections' must be between 1 and "
+                    + MAX_CONNECTIONS + ", was " + maxConnections);
+        }
+        this.maxConnections = maxConnections;
         this.sslContext = sslContext;
         this.upOnly = upOnly;
     }
@@ -117,7 +125,8 @@ final class EurekaOptions {
     public String toString() {
         return "EurekaOptions{servers=" + servers + (user == null ? "" : ", user=" + user + ", password=***")
                 + ", renew=" + Durations.format(renew) + ", lease=" + Durations.format(lease) + ", refresh="
-                + Durations.format(refresh) + ", timeout=" + Durations.format(timeout) + ", status="
+                + Durations.format(refresh) + ", timeout=" + Durations.format(timeout) + ", maxConnections="
+                + maxConnections + ", status="
                 + (upOnly ? "up" : "any") + "}";
     }
 }

@@ -7,6 +7,8 @@ import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
 import io.roster.spi.Backoff;
 import io.roster.spi.DaemonThreadFactory;
+import io.roster.spi.Options;
+import io.roster.spi.Periodic;
 import io.roster.spi.RetryTask;
 import io.roster.spi.WatchHub;
 import org.slf4j.Logger;
@@ -19,12 +21,16 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -49,6 +55,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       watched services, reading the registry's recent changes ({@code GET apps/delta}, checked against the
  *       server's hash code) rather than every instance; watchers wake only on a real change; while no server
  *       answers, watchers keep the last list.</li>
+ *   <li>Connections: at most {@code maxConnections} (8) to each server URL, shared by everything the registry
+ *       sends; {@code close()} closes them all, on Java 17 too.</li>
  *   <li>Close: every instance is deregistered at once, and close waits for that once: at most the request timeout
  *       per server URL, however many instances there are.</li>
  * </ul>
@@ -92,8 +100,8 @@ public final class EurekaRegistry extends AbstractRegistry {
     /**
      * Starts a builder.
      *
-     * @return a builder with the defaults: renewal every 10 s, 30 s lease, 5 s watch refresh, 3 s timeout, UP
-     *     instances only; server URLs are required
+     * @return a builder with the defaults: renewal every 10 s, 30 s lease, 5 s watch refresh, 3 s timeout, at
+     *     most 8 connections per server, UP instances only; server URLs are required
      */
     public static Builder builder() {
         return new Builder();
@@ -143,28 +151,37 @@ public final class EurekaRegistry extends AbstractRegistry {
     /**
      * Deregisters everything at once and waits for it once, at most one call's time (the request timeout per
      * server URL), however many instances there are: during an outage closing costs one timeout, and what did not
-     * reach the server expires after its lease.
+     * reach the server expires after its lease. Instances go {@code maxConnections} at a time, the endpoints of
+     * each at once; the pools bound the connections.
      */
     @Override
     protected void deregisterAll(Collection<ServiceInstance> instances) {
-        // Eureka's own, until AbstractRegistry offers a concurrent deregisterAll to fold this into.
-        List<EurekaInstances.Record> records = new ArrayList<>();
+        Map<String, List<EurekaInstances.Record>> records = new HashMap<>();
         for (ServiceInstance instance : instances) {
             Lease lease = leases.remove(key(instance));
             if (lease != null) {
                 lease.stop();
-                records.addAll(lease.records);
+                records.put(key(instance), lease.records);
             }
         }
-        if (records.isEmpty()) {
-            return;
-        }
-        try {
-            client.forEach(records, this::cancel, "deregister on close");
-        } catch (RegistryException e) {
-            LOG.warn("{}: deregistering on close failed, what was not removed expires after its lease ({} s): {}",
-                    description(), EurekaOptions.seconds(options.lease), e.getMessage());
-        }
+        deregisterConcurrently(instances.stream().filter(i -> records.containsKey(key(i))).toList(),
+                options.maxConnections, client.budget(), instance -> {
+                    try {
+                        client.forEach(records.get(key(instance)), this::cancel, "deregister " + key(instance));
+                    } catch (RegistryException e) {
+                        if (Thread.interrupted()) {
+                            // Abandoned at the deadline: counted once in the summary, not logged as a failure too.
+                            throw new InterruptedException();
+                        }
+                        throw e;
+                    }
+                });
+    }
+
+    /** Deregistering everything, then stopping the threads (each interrupted, at most one call's time). */
+    @Override
+    protected Duration closeTimeout() {
+        return client.budget().multipliedBy(2).plusSeconds(1);
     }
 
     @Override
@@ -238,8 +255,8 @@ public final class EurekaRegistry extends AbstractRegistry {
         }
     }
 
-    private void cancel(EurekaInstances.Record record) {
-        client.cancel(record.app(), record.instanceId());
+    private CompletableFuture<Void> cancel(EurekaInstances.Record record) {
+        return client.cancel(record.app(), record.instanceId());
     }
 
     private void cancelQuietly(List<EurekaInstances.Record> records) {
@@ -259,10 +276,10 @@ public final class EurekaRegistry extends AbstractRegistry {
 
     /**
      * Keeps one registered instance alive: renews each of its Eureka instances every renewal interval, and
-     * registers them all again when the server lost them (404) or did not answer. The renewal thread schedules;
-     * the calls run on the client's renewal threads, so that many instances, or one hung call, do not make the
-     * others late. Re-registrations run on the renewal thread. Neither holds the registration lock: a hung server
-     * must not hold up {@code deregister}, {@code register} or {@code close()}.
+     * registers them all again when the server lost them (404) or did not answer. The renewal thread sends the
+     * renewals and waits for none of them (the answers are handled as they come), so that many instances, or one
+     * hung call, do not make the others late. Re-registrations run on the renewal thread. Neither holds the
+     * registration lock: a hung server must not hold up {@code deregister}, {@code register} or {@code close()}.
      */
     private final class Lease {
         final ServiceInstance instance;
@@ -283,8 +300,8 @@ public final class EurekaRegistry extends AbstractRegistry {
         }
 
         void start() {
-            long period = options.renew.toNanos();
-            renewal = renewals.scheduleAtFixedRate(this::renew, period, period, TimeUnit.NANOSECONDS);
+            renewal = Periodic.atFixedRate(renewals, "renew " + key(instance) + " on " + description(), options.renew,
+                    options.renew, this::renew);
         }
 
         /** Called under the registration lock when the instance is deregistered, updated or closed. */
@@ -297,55 +314,52 @@ public final class EurekaRegistry extends AbstractRegistry {
             reRegister.close();
         }
 
-        /** On the renewal scheduler: hands the calls to the client's renewal threads, one round at a time. */
+        /** On the renewal scheduler: sends one round of renewals, unless the last one is still out. */
         private void renew() {
             if (stopped || reRegister.isBusy() || !renewing.compareAndSet(false, true)) {
                 return; // deregistered; re-registering (which renews everything); or the last round still runs
             }
-            try {
-                client.execute(this::renewNow);
-            } catch (RuntimeException e) {
-                renewing.set(false); // closing
-            } catch (Throwable t) {
-                // Never let the periodic task die: a scheduled task that throws is not run again.
-                renewing.set(false);
-                LOG.error("{}: renewing {} failed", description(), key(instance), t);
-            }
-        }
-
-        private void renewNow() {
-            try {
-                renewRecords();
-            } finally {
-                renewing.set(false);
-            }
-        }
-
-        private void renewRecords() {
-            if (stopped) {
-                return;
-            }
+            List<CompletableFuture<Boolean>> round = new ArrayList<>(records.size());
             try {
                 for (EurekaInstances.Record record : records) {
-                    if (!client.renew(record.app(), record.instanceId())) {
-                        if (stopped) {
-                            return; // deregistered while this renewal was in flight
+                    round.add(client.renew(record.app(), record.instanceId()));
+                }
+            } finally {
+                CompletableFuture.allOf(round.toArray(CompletableFuture[]::new))
+                        .whenComplete((ignored, error) -> renewed(round));
+            }
+        }
+
+        /** Once every renewal of a round has its answer (on whichever thread completed the last). */
+        private void renewed(List<CompletableFuture<Boolean>> round) {
+            try {
+                if (stopped || isClosed()) {
+                    return; // deregistered while the round was out, or aborted by close()
+                }
+                RuntimeException failure = null;
+                String lost = null;
+                for (int i = 0; i < round.size(); i++) {
+                    try {
+                        if (!round.get(i).join()) {
+                            lost = records.get(i).instanceId();
                         }
-                        LOG.info("{}: eureka no longer knows {} (server restarted or evicted it), registering "
-                                + "again", description(), record.instanceId());
-                        reRegister.trigger();
-                        return;
+                    } catch (CompletionException | CancellationException e) {
+                        failure = e.getCause() instanceof RuntimeException ? (RuntimeException) e.getCause() : e;
                     }
                 }
-            } catch (RuntimeException e) {
-                if (stopped || isClosed()) {
-                    return; // interrupted by close()
+                if (failure != null) {
+                    LOG.warn("{}: renewing {} failed, registering again until a server takes it: {}",
+                            description(), key(instance), failure.getMessage());
+                    reRegister.trigger();
+                } else if (lost != null) {
+                    LOG.info("{}: eureka no longer knows {} (server restarted or evicted it), registering again",
+                            description(), lost);
+                    reRegister.trigger();
                 }
-                LOG.warn("{}: renewing {} failed, registering again until a server takes it: {}", description(),
-                        key(instance), e.getMessage());
-                reRegister.trigger();
             } catch (Throwable t) {
                 LOG.error("{}: renewing {} failed", description(), key(instance), t); // the next round tries again
+            } finally {
+                renewing.set(false);
             }
         }
 
@@ -386,6 +400,7 @@ public final class EurekaRegistry extends AbstractRegistry {
         private Duration lease = EurekaOptions.DEFAULT_LEASE;
         private Duration refresh = EurekaOptions.DEFAULT_REFRESH;
         private Duration timeout = EurekaOptions.DEFAULT_TIMEOUT;
+        private int maxConnections = EurekaOptions.DEFAULT_MAX_CONNECTIONS;
         private SSLContext sslContext;
         private boolean upOnly = true;
 
@@ -416,7 +431,7 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder serverUrl(URI url) {
-            servers.add(url); // checked by build()
+            servers.add(Options.required(url, "servers")); // checked by build()
             return this;
         }
 
@@ -440,7 +455,7 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder renewalInterval(Duration interval) {
-            this.renew = interval;
+            this.renew = Options.required(interval, "renew");
             return this;
         }
 
@@ -452,7 +467,7 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder leaseDuration(Duration duration) {
-            this.lease = duration;
+            this.lease = Options.required(duration, "lease");
             return this;
         }
 
@@ -463,7 +478,7 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder refreshInterval(Duration interval) {
-            this.refresh = interval;
+            this.refresh = Options.required(interval, "refresh");
             return this;
         }
 
@@ -474,7 +489,20 @@ public final class EurekaRegistry extends AbstractRegistry {
          * @return this builder
          */
         public Builder timeout(Duration timeout) {
-            this.timeout = timeout;
+            this.timeout = Options.required(timeout, "timeout");
+            return this;
+        }
+
+        /**
+         * Bounds the connections to each server URL, shared by registrations, renewals, reads and
+         * deregistrations: at most this many sockets are open to one server at once, idle ones included, and
+         * further calls wait their turn within their timeout. All are closed by {@code close()}.
+         *
+         * @param maxConnections 1 to 1024; 8 by default
+         * @return this builder
+         */
+        public Builder maxConnections(int maxConnections) {
+            this.maxConnections = maxConnections;
             return this;
         }
 
@@ -508,7 +536,7 @@ public final class EurekaRegistry extends AbstractRegistry {
          */
         public EurekaRegistry build() {
             return new EurekaRegistry(new EurekaOptions(servers, user, password, renew, lease, refresh, timeout,
-                    sslContext, upOnly));
+                    maxConnections, sslContext, upOnly));
         }
 
         private static <T> T nonNull(String option, T value) {

@@ -27,7 +27,8 @@ import java.util.Set;
  * {@code /eureka/v2}; a bare {@code /} means the server's root). The port defaults to the scheme's (80, 443).
  *
  * <p>Options: {@code renew} (renewal interval, 10 s), {@code lease} (lease duration sent to the server, whole
- * seconds, 30 s), {@code refresh} (watch refresh interval, 5 s), {@code timeout} (per request, 3 s), {@code tls}
+ * seconds, 30 s), {@code refresh} (watch refresh interval, 5 s), {@code timeout} (per request, 3 s),
+ * {@code maxConnections} (the most connections open to each server, 1 to 1024, 8), {@code tls}
  * ({@code https} to every server, false), {@code user} and {@code password} (basic authentication, also accepted
  * as the URI's user info), {@code status} ({@code up}: only UP instances, the default; {@code any}: all).
  */
@@ -50,7 +51,8 @@ public final class EurekaRegistryProvider implements RegistryProvider {
                 .renewalInterval(options.duration("renew", EurekaOptions.DEFAULT_RENEW))
                 .leaseDuration(options.duration("lease", EurekaOptions.DEFAULT_LEASE))
                 .refreshInterval(options.duration("refresh", EurekaOptions.DEFAULT_REFRESH))
-                .timeout(options.duration("timeout", EurekaOptions.DEFAULT_TIMEOUT));
+                .timeout(options.duration("timeout", EurekaOptions.DEFAULT_TIMEOUT))
+                .maxConnections(options.integer("maxConnections", EurekaOptions.DEFAULT_MAX_CONNECTIONS));
         boolean tls = options.bool("tls", false);
         Optional<String> user = options.string("user");
         Optional<String> password = options.secret("password");

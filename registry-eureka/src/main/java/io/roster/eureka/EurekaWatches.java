@@ -160,6 +160,9 @@ final class EurekaWatches {
                 failing = false;
             }
         } catch (RegistryException e) {
+            if (Thread.currentThread().isInterrupted()) {
+                return; // close() interrupted the read: nothing failed
+            }
             if (!failing) {
                 LOG.warn("{}: refreshing watched services failed, watchers keep their last lists until eureka "
                         + "answers: {}", description, e.getMessage());

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -32,6 +33,7 @@ final class BlackHoleProxy implements AutoCloseable {
     private final ExecutorService threads = Executors.newCachedThreadPool(new DaemonThreadFactory("test-proxy"));
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
     private final List<String> requests = new CopyOnWriteArrayList<>();
+    private final AtomicInteger accepted = new AtomicInteger();
     private volatile boolean blackHole;
 
     BlackHoleProxy(int target) throws IOException {
@@ -54,6 +56,11 @@ final class BlackHoleProxy implements AutoCloseable {
         blackHole = false;
     }
 
+    /** The connections accepted from clients so far. */
+    int accepted() {
+        return accepted.get();
+    }
+
     /** The request lines seen so far, such as {@code GET /eureka/apps/delta}. */
     List<String> requests() {
         return new ArrayList<>(requests);
@@ -63,6 +70,7 @@ final class BlackHoleProxy implements AutoCloseable {
         while (!server.isClosed()) {
             try {
                 Socket client = server.accept();
+                accepted.incrementAndGet();
                 sockets.add(client);
                 if (blackHole) {
                     threads.execute(() -> pump(client, null, true)); // read and drop: never answer

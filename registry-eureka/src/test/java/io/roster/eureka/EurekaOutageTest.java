@@ -18,9 +18,12 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 /**
  * The server behind a black-holed link (connections accepted, requests never answered): what costs a timeout
@@ -49,12 +52,17 @@ class EurekaOutageTest {
     }
 
     private EurekaRegistry open() {
-        EurekaRegistry registry = EurekaRegistry.builder()
+        return open(b -> { });
+    }
+
+    private EurekaRegistry open(Consumer<EurekaRegistry.Builder> settings) {
+        EurekaRegistry.Builder builder = EurekaRegistry.builder()
                 .serverUrl(URI.create("http://127.0.0.1:" + proxy.port() + "/eureka"))
                 .timeout(TIMEOUT)
                 .renewalInterval(Duration.ofSeconds(1)).leaseDuration(Duration.ofSeconds(3))
-                .refreshInterval(Duration.ofMillis(200))
-                .build();
+                .refreshInterval(Duration.ofMillis(200));
+        settings.accept(builder);
+        EurekaRegistry registry = builder.build();
         opened.add(registry);
         return registry;
     }
@@ -88,12 +96,7 @@ class EurekaOutageTest {
     @Test
     void deregisterDuringAnOutageTriesEveryEndpointWithinOneTimeout() {
         EurekaRegistry registry = open();
-        String service = TestInstances.serviceName("outage-deregister");
-        ServiceInstance.Builder b = TestInstances.instance(service, "many").endpoints(List.of());
-        for (int i = 0; i < 6; i++) {
-            b.endpoint("http://127.0.0.1:" + (21000 + i));
-        }
-        ServiceInstance instance = b.build();
+        ServiceInstance instance = sixEndpoints(TestInstances.serviceName("outage-deregister"), 21000);
         registry.register(instance);
 
         proxy.blackHole();
@@ -102,7 +105,43 @@ class EurekaOutageTest {
         Duration took = Duration.ofNanos(System.nanoTime() - start);
 
         assertThat(took).isLessThan(Duration.ofSeconds(6)); // one at a time, all six would take 12 s
-        assertThat(proxy.requests()).filteredOn(r -> r.startsWith("DELETE ")).hasSize(6);
+        assertThat(deletes()).isEqualTo(6);
+    }
+
+    /**
+     * Six DELETEs at once with {@code maxConnections=2}: two go out, on the two connections the link swallows, and
+     * no third connection is opened while they hang; the other four wait for a connection (and time out).
+     */
+    @Test
+    void noMoreThanMaxConnectionsAreOpenToAServer() {
+        // A long timeout, so that the two DELETEs hang well past the check; renewals far apart, so that none holds
+        // a connection when the link goes dark.
+        EurekaRegistry registry = open(b -> b.maxConnections(2).timeout(Duration.ofSeconds(4))
+                .renewalInterval(Duration.ofSeconds(10)).leaseDuration(Duration.ofSeconds(30)));
+        ServiceInstance instance = sixEndpoints(TestInstances.serviceName("outage-bound"), 21100);
+        registry.register(instance);
+        assertThat(proxy.requests()).filteredOn(r -> r.startsWith("POST ")).hasSize(6);
+        assertThat(proxy.accepted()).as("connections for six POSTs at once").isBetween(1, 2);
+
+        proxy.blackHole();
+        CompletableFuture<Void> deregistering = CompletableFuture.runAsync(() -> registry.deregister(instance));
+
+        await().atMost(BOUND).until(() -> deletes() == 2);
+        await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3))
+                .until(() -> deletes() == 2 && proxy.accepted() <= 2);
+        assertThatThrownBy(deregistering::join).hasCauseInstanceOf(RegistryUnavailableException.class);
+    }
+
+    private long deletes() {
+        return proxy.requests().stream().filter(r -> r.startsWith("DELETE ")).count();
+    }
+
+    private static ServiceInstance sixEndpoints(String service, int firstPort) {
+        ServiceInstance.Builder b = TestInstances.instance(service, "many").endpoints(List.of());
+        for (int i = 0; i < 6; i++) {
+            b.endpoint("http://127.0.0.1:" + (firstPort + i));
+        }
+        return b.build();
     }
 
     @Test

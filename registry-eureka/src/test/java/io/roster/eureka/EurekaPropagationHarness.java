@@ -3,15 +3,12 @@ package io.roster.eureka;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
 import io.roster.spi.DaemonThreadFactory;
+import io.roster.spi.Http;
 import io.roster.testkit.FreePorts;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 import java.lang.management.ManagementFactory;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.LocalDateTime;
@@ -30,8 +27,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * Eureka's part of the propagation benchmark (issue 18, goal 2), a harness and not a test: how long after a
  * registration is acknowledged a watcher sees it (and a removal), through Roster beside a raw poller that reads
- * {@code GET apps/<APP>} at the same fixed rate with the same JDK client and looks for the instance id in the bytes,
- * both following one in-JVM Eureka server (the tests' Spring Cloud server) with an application of 1 000 instances.
+ * {@code GET apps/<APP>} at the same fixed rate with the same HTTP client ({@link Http}) and looks for the instance
+ * id in the bytes, both following one in-JVM Eureka server (the tests' Spring Cloud server) with an application of
+ * 1 000 instances.
  * Both run at once, each trial registering at a random moment of the polling period; p50/p90/p99 are printed.
  *
  * <p>Two phases: right after the 1 000 instances were registered (each delta then repeats them all, until the
@@ -76,9 +74,9 @@ class EurekaPropagationHarness {
             System.out.printf("%d instances registered in %d ms%n", INSTANCES - 1,
                     (System.nanoTime() - start) / 1_000_000);
 
-            HttpClient http = HttpClient.newBuilder().executor(executor).build();
-            HttpRequest read = HttpRequest.newBuilder(URI.create(server.url() + "/apps/" + APP))
-                    .header("Accept", "application/json").build();
+            Http http = Http.builder(server.url()).maxConnections(2).header("Accept", "application/json")
+                    .threadName("harness-raw-http").build();
+            Http.Request read = Http.Request.get("apps/" + APP);
             List<String> watched = Collections.synchronizedList(new ArrayList<>());
             poller.scheduleAtFixedRate(() -> rawPoll(http, read, watched), 0, PERIOD.toNanos(), TimeUnit.NANOSECONDS);
 
@@ -86,13 +84,16 @@ class EurekaPropagationHarness {
                     .build();
                  Watcher watcher = registry.watch(SERVICE)) {
                 executor.execute(() -> follow(watcher));
-                requestCost(http, server.url(), raw);
+                requestCost(http, raw);
                 phase("within the delta window", 40000, raw, watched);
                 System.out.printf("settling %d s, until the server's delta window no longer holds the %d "
                         + "registrations%n", SETTLE.toSeconds(), INSTANCES - 1);
                 Thread.sleep(SETTLE.toMillis()); // a harness waiting out a server-side window, not a test
-                requestCost(http, server.url(), raw);
+                requestCost(http, raw);
                 phase("after the delta window", 50000, raw, watched);
+            } finally {
+                poller.shutdownNow();
+                http.close();
             }
         } finally {
             poller.shutdownNow();
@@ -139,17 +140,16 @@ class EurekaPropagationHarness {
      * What one poll's request costs each side, server and transfer included: {@code GET apps/delta} (Roster) and
      * {@code GET apps/<APP>} (raw), each right after a registration, so that the server's cached answer is stale.
      */
-    private static void requestCost(HttpClient http, URI base, RawEureka raw) throws Exception {
+    private static void requestCost(Http http, RawEureka raw) throws Exception {
         for (String path : List.of("apps/delta", "apps/" + APP)) {
-            HttpRequest request = HttpRequest.newBuilder(URI.create(base + "/" + path))
-                    .header("Accept", "application/json").build();
+            Http.Request request = Http.Request.get(path);
             List<Long> nanos = new ArrayList<>();
             long bytes = 0;
             for (int i = 0; i < 40; i++) {
                 EurekaInstances.Record r = record("cost-" + i, 60000 + i);
                 raw.register(r.app(), r.json());
                 long start = System.nanoTime();
-                bytes = http.send(request, HttpResponse.BodyHandlers.ofByteArray()).body().length;
+                bytes = http.send(request).body().length;
                 nanos.add(System.nanoTime() - start);
                 raw.delete(r.app(), r.instanceId());
             }
@@ -212,9 +212,9 @@ class EurekaPropagationHarness {
     }
 
     /** The raw side: one GET of the application, the watched ids looked up in the bytes. */
-    private void rawPoll(HttpClient http, HttpRequest read, List<String> watched) {
+    private void rawPoll(Http http, Http.Request read, List<String> watched) {
         try {
-            byte[] body = http.send(read, HttpResponse.BodyHandlers.ofByteArray()).body();
+            byte[] body = http.send(read).body();
             long now = System.nanoTime();
             String text = new String(body, StandardCharsets.UTF_8);
             for (String instanceId : watched.toArray(new String[0])) {

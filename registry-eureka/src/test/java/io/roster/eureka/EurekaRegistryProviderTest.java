@@ -60,6 +60,9 @@ class EurekaRegistryProviderTest {
         assertRejected("eureka://a:8761/eureka?timeout=0s", "timeout");
         assertRejected("eureka://a:8761/eureka?status=down", "status");
         assertRejected("eureka://a:8761/eureka?tls=maybe", "tls");
+        assertRejected("eureka://a:8761/eureka?maxConnections=0", "maxConnections");
+        assertRejected("eureka://a:8761/eureka?maxConnections=1025", "maxConnections");
+        assertRejected("eureka://a:8761/eureka?maxConnections=many", "maxConnections");
         assertRejected("eureka://a:8761/eureka?user=u", "password");
         assertRejected("eureka://u:p@a:8761/eureka?user=v&password=w", "user");
     }
@@ -78,8 +81,8 @@ class EurekaRegistryProviderTest {
             assertThat(registry.toString()).doesNotContain("top-Secret");
         }
         EurekaOptions options = new EurekaOptions(List.of(URI.create("http://a:8761/eureka")), "roster", "top-Secret",
-                Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(3), null,
-                true);
+                Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(3), 8,
+                null, true);
         assertThat(options.toString()).contains("user=roster").contains("password=***").doesNotContain("top-Secret");
         assertThatThrownBy(() -> Registries.open("eureka://a:8761/eureka?password=top-Secret&lease=soon"))
                 .hasMessageNotContaining("top-Secret");
@@ -110,7 +113,7 @@ class EurekaRegistryProviderTest {
     /** Port 99999 was accepted, and the first call failed with a raw IllegalArgumentException. */
     @Test
     void portOutOfRangeIsRejectedAtOpen() {
-        assertRejected("eureka://127.0.0.1:99999/eureka", "servers");
+        assertRejected("eureka://127.0.0.1:99999/eureka", "hosts"); // by RegistryUri, for every backend
         assertRejected("eureka://127.0.0.1:8761/eureka,127.0.0.1:0/eureka", "servers");
         assertThatThrownBy(() -> EurekaRegistry.builder().serverUrl(URI.create("http://127.0.0.1:65536/eureka"))
                 .build()).isInstanceOf(InvalidOptionException.class).hasMessageContaining("port 1-65535");

@@ -1,6 +1,6 @@
 package io.roster.eureka;
 
-import io.roster.spi.DaemonThreadFactory;
+import io.roster.spi.Http;
 import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
 import org.springframework.boot.autoconfigure.security.servlet.UserDetailsServiceAutoConfiguration;
 import org.springframework.boot.builder.SpringApplicationBuilder;
@@ -14,17 +14,12 @@ import org.springframework.security.web.SecurityFilterChain;
 
 import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 /**
  * A real Eureka server (Spring Cloud Netflix {@code @EnableEurekaServer}, Spring Boot, Tomcat) running in the test
@@ -148,46 +143,41 @@ public final class EurekaTestServer implements AutoCloseable {
      * milliseconds.
      */
     private void warmUp() {
-        ExecutorService executor = Executors.newSingleThreadExecutor(new DaemonThreadFactory("test-eureka-warm-up"));
+        Http.Builder builder = Http.builder(url()).maxConnections(1).timeout(Duration.ofSeconds(60))
+                .header("Accept", "application/json").threadName("test-eureka-warm-up");
+        if (user != null) {
+            builder.header("Authorization", "Basic " + Base64.getEncoder().encodeToString(
+                    (user + ":" + password).getBytes(StandardCharsets.UTF_8)));
+        }
         try {
-            HttpClient.Builder builder = HttpClient.newBuilder().executor(executor);
             if (certificate != null) {
                 builder.sslContext(certificate.trustingContext());
             }
-            HttpClient client = builder.build();
+        } catch (IOException | GeneralSecurityException e) {
+            throw new IllegalStateException("no TLS context for the eureka test server", e);
+        }
+        try (Http client = builder.build()) {
             String instance = "{\"instance\":{\"instanceId\":\"warm-up\",\"hostName\":\"127.0.0.1\",\"app\":\"WARM-UP\","
                     + "\"ipAddr\":\"127.0.0.1\",\"status\":\"UP\",\"port\":{\"$\":1,\"@enabled\":\"true\"},"
                     + "\"dataCenterInfo\":{\"@class\":\"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo\","
                     + "\"name\":\"MyOwn\"}}}";
             warmUp(client, "POST", "apps/WARM-UP", instance, 204);
-            warmUp(client, "PUT", "apps/WARM-UP/warm-up", null, 200);
-            warmUp(client, "GET", "apps", null, 200);
-            warmUp(client, "GET", "apps/delta", null, 200);
-            warmUp(client, "GET", "apps/WARM-UP", null, 200);
-            warmUp(client, "DELETE", "apps/WARM-UP/warm-up", null, 200);
-        } catch (IOException | GeneralSecurityException e) {
+            warmUp(client, "PUT", "apps/WARM-UP/warm-up", "", 200);
+            warmUp(client, "GET", "apps", "", 200);
+            warmUp(client, "GET", "apps/delta", "", 200);
+            warmUp(client, "GET", "apps/WARM-UP", "", 200);
+            warmUp(client, "DELETE", "apps/WARM-UP/warm-up", "", 200);
+        } catch (IOException e) {
             throw new IllegalStateException("eureka test server does not answer", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
-        } finally {
-            executor.shutdownNow();
         }
     }
 
-    private void warmUp(HttpClient client, String method, String path, String json, int expected)
+    private static void warmUp(Http client, String method, String path, String json, int expected)
             throws IOException, InterruptedException {
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url() + "/" + path))
-                .header("Accept", "application/json")
-                .header("Content-Type", "application/json")
-                .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
-                        : HttpRequest.BodyPublishers.ofString(json))
-                .timeout(Duration.ofSeconds(60));
-        if (user != null) {
-            request.header("Authorization", "Basic " + Base64.getEncoder().encodeToString(
-                    (user + ":" + password).getBytes(StandardCharsets.UTF_8)));
-        }
-        int status = client.send(request.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        int status = client.send(Http.Request.json(method, path, json)).status();
         if (status != expected) {
             throw new IllegalStateException("eureka test server answers " + method + " " + path + " with HTTP "
                     + status);

@@ -2,37 +2,32 @@ package io.roster.eureka;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.roster.spi.DaemonThreadFactory;
+import io.roster.spi.Http;
 
 import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 /**
  * Talks to a Eureka server directly, as another client (Spring, Netflix, Go) would, to check what the registry
- * wrote and to write records it must read.
+ * wrote and to write records it must read. On {@link Http}, whose {@link #close()} closes its connections and
+ * threads at once (the JDK client's stay until it is garbage-collected, and other tests count both).
  */
 final class RawEureka implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final URI base;
-    private final ExecutorService executor = Executors.newCachedThreadPool(new DaemonThreadFactory("test-raw-eureka"));
-    private final HttpClient http = HttpClient.newBuilder().executor(executor).build();
+    private final Http http;
 
     RawEureka(URI base) {
-        this.base = base;
+        this.http = Http.builder(base).maxConnections(4).timeout(Duration.ofSeconds(30))
+                .header("Accept", "application/json").threadName("test-raw-eureka").build();
     }
 
     /** Registers an instance given as Eureka JSON ({@code {"instance":{...}}}). */
     void register(String app, String json) {
-        int status = send("POST", "apps/" + app, json).statusCode();
+        int status = send(Http.Request.json("POST", "apps/" + app, json)).status();
         if (status != 204) {
             throw new IllegalStateException("register " + app + " returned HTTP " + status);
         }
@@ -40,20 +35,20 @@ final class RawEureka implements AutoCloseable {
 
     /** Removes an instance behind its registrar's back, as an eviction would. */
     int delete(String app, String instanceId) {
-        return send("DELETE", "apps/" + app + "/" + io.roster.spi.Http.pathSegment(instanceId), null).statusCode();
+        return send(Http.Request.json("DELETE", "apps/" + app + "/" + Http.pathSegment(instanceId), "")).status();
     }
 
     /** Sets an instance's status override, as an operator would ({@code OUT_OF_SERVICE}, ...). */
     int status(String app, String instanceId, String status) {
-        return send("PUT", "apps/" + app + "/" + io.roster.spi.Http.pathSegment(instanceId) + "/status?value=" + status, null)
-                .statusCode();
+        return send(Http.Request.json("PUT", "apps/" + app + "/" + Http.pathSegment(instanceId) + "/status?value="
+                + status, "")).status();
     }
 
     /** Returns the instances of an application as the server lists them; empty when it knows none. */
     List<JsonNode> instances(String app) {
-        HttpResponse<String> response = send("GET", "apps/" + app, null);
+        Http.Response response = send(Http.Request.get("apps/" + app));
         List<JsonNode> out = new ArrayList<>();
-        if (response.statusCode() == 404) {
+        if (response.status() == 404) {
             return out;
         }
         try {
@@ -64,18 +59,11 @@ final class RawEureka implements AutoCloseable {
         return out;
     }
 
-    private HttpResponse<String> send(String method, String path, String json) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + "/" + path))
-                .header("Accept", "application/json")
-                .method(method, json == null ? HttpRequest.BodyPublishers.noBody()
-                        : HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8));
-        if (json != null) {
-            b.header("Content-Type", "application/json");
-        }
+    private Http.Response send(Http.Request request) {
         try {
-            return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            return http.send(request);
         } catch (IOException e) {
-            throw new IllegalStateException(method + " " + path + " failed", e);
+            throw new IllegalStateException(request + " failed", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
@@ -84,6 +72,6 @@ final class RawEureka implements AutoCloseable {
 
     @Override
     public void close() {
-        executor.shutdownNow();
+        http.close();
     }
 }
