@@ -12,6 +12,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -44,216 +45,163 @@ class GrpcAcceptanceTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("setups")
     void newInstanceReceivesCallsWithinOneSecondOfRegister(Setup setup) throws Exception {
-        String service = TestInstances.serviceName("greeter");
-        try (Registry servers = setup.openRegistry();
-             Registry client = setup.openRegistry();
-             TestServer a = setup.startServer("a", Duration.ZERO);
-             TestServer b = setup.startServer("b", Duration.ZERO)) {
-            servers.register(instance(service, a, "v1"));
-            ManagedChannel channel = setup.channel(client, service, RosterPolicy.defaults());
-            try {
-                assertThat(Greeter.hello(channel)).isEqualTo("a");
+        try (World world = new World(setup)) {
+            world.register(world.server("a", Duration.ZERO), "v1");
+            TestServer b = world.server("b", Duration.ZERO);
+            ManagedChannel channel = world.channel(RosterPolicy.defaults());
+            assertThat(Greeter.hello(channel)).isEqualTo("a");
 
-                long registered = System.nanoTime();
-                servers.register(instance(service, b, "v1"));
-                long firstCallToB = callUntil(channel, "b");
-                assertThat(Duration.ofNanos(firstCallToB - registered)).isLessThan(BOUND);
-            } finally {
-                close(channel);
-            }
+            long registered = System.nanoTime();
+            world.register(b, "v1");
+            long firstCallToB = callUntil(channel, "b");
+            assertThat(Duration.ofNanos(firstCallToB - registered)).isLessThan(BOUND);
         }
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("setups")
     void deregisteredInstanceGetsNoNewCallWithinOneSecondAndNoCallFails(Setup setup) throws Exception {
-        String service = TestInstances.serviceName("greeter");
-        try (Registry servers = setup.openRegistry();
-             Registry client = setup.openRegistry();
-             TestServer a = setup.startServer("a", Duration.ZERO);
-             TestServer b = setup.startServer("b", Duration.ZERO)) {
-            servers.register(instance(service, a, "v1"));
-            ServiceInstance bInstance = instance(service, b, "v1");
-            servers.register(bInstance);
-            ManagedChannel channel = setup.channel(client, service, RosterPolicy.defaults());
-            try {
-                callUntil(channel, "a");
-                callUntil(channel, "b");
+        try (World world = new World(setup)) {
+            world.register(world.server("a", Duration.ZERO), "v1");
+            TestServer b = world.server("b", Duration.ZERO);
+            ServiceInstance bInstance = world.register(b, "v1");
+            ManagedChannel channel = world.channel(RosterPolicy.defaults());
+            callUntil(channel, "a");
+            callUntil(channel, "b");
 
-                long deregistered = System.nanoTime();
-                servers.deregister(bInstance);
-                long lastStartToB = deregistered;
-                int calls = 0;
-                // Every call must succeed (an exception fails the test); b may answer only calls begun within the bound.
-                while (System.nanoTime() - deregistered < BOUND.toNanos() * 3 / 2 || calls < 50) {
-                    long start = System.nanoTime();
-                    if (Greeter.hello(channel).equals("b")) {
-                        lastStartToB = start;
-                    }
-                    calls++;
+            long deregistered = System.nanoTime();
+            world.servers.deregister(bInstance);
+            long lastStartToB = deregistered;
+            int calls = 0;
+            // Every call must succeed (an exception fails the test); b may answer only calls begun within the bound.
+            while (System.nanoTime() - deregistered < BOUND.toNanos() * 3 / 2 || calls < 50) {
+                long start = System.nanoTime();
+                if (Greeter.hello(channel).equals("b")) {
+                    lastStartToB = start;
                 }
-                assertThat(Duration.ofNanos(lastStartToB - deregistered)).isLessThan(BOUND);
-                assertThat(b.server.isShutdown()).isFalse(); // b still runs: only the registry said it left
-            } finally {
-                close(channel);
+                calls++;
             }
+            assertThat(Duration.ofNanos(lastStartToB - deregistered)).isLessThan(BOUND);
+            assertThat(b.server.isShutdown()).isFalse(); // b still runs: only the registry said it left
         }
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("setups")
     void scaleToZeroFailsFastWithANamedUnavailableAndScalingBackRecovers(Setup setup) throws Exception {
-        String service = TestInstances.serviceName("greeter");
-        try (Registry servers = setup.openRegistry();
-             Registry client = setup.openRegistry();
-             TestServer a = setup.startServer("a", Duration.ZERO)) {
-            ServiceInstance aInstance = instance(service, a, "v1");
-            servers.register(aInstance);
-            ManagedChannel channel = setup.channel(client, service, RosterPolicy.defaults());
-            try {
-                assertThat(Greeter.hello(channel)).isEqualTo("a");
+        try (World world = new World(setup)) {
+            ServiceInstance a = world.register(world.server("a", Duration.ZERO), "v1");
+            ManagedChannel channel = world.channel(RosterPolicy.defaults());
+            assertThat(Greeter.hello(channel)).isEqualTo("a");
 
-                servers.deregister(aInstance);
-                StatusRuntimeException failure = await().atMost(Duration.ofSeconds(5)).until(
-                        () -> catchThrowableOfType(StatusRuntimeException.class, () -> Greeter.hello(channel)),
-                        e -> e != null);
-                assertThat(failure.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
-                assertThat(failure.getStatus().getDescription())
-                        .contains("service '" + service + "'")
-                        .contains(client.toString())
-                        .contains("lists no instance");
-                // Fails fast: long before the call's 10 s deadline.
-                long start = System.nanoTime();
-                catchThrowableOfType(StatusRuntimeException.class, () -> Greeter.hello(channel));
-                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(BOUND);
+            world.servers.deregister(a);
+            StatusRuntimeException failure = await().atMost(Duration.ofSeconds(5)).until(
+                    () -> catchThrowableOfType(StatusRuntimeException.class, () -> Greeter.hello(channel)),
+                    e -> e != null);
+            assertThat(failure.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+            assertThat(failure.getStatus().getDescription())
+                    .contains("service '" + world.service + "'")
+                    .contains(world.client.toString())
+                    .contains("lists no instance");
+            // Fails fast: long before the call's 10 s deadline.
+            long start = System.nanoTime();
+            catchThrowableOfType(StatusRuntimeException.class, () -> Greeter.hello(channel));
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(BOUND);
 
-                long back = System.nanoTime();
-                servers.register(aInstance);
-                await().atMost(Duration.ofSeconds(5)).ignoreExceptions()
-                        .until(() -> Greeter.hello(channel).equals("a"));
-                assertThat(Duration.ofNanos(System.nanoTime() - back)).isLessThan(Duration.ofSeconds(2));
-            } finally {
-                close(channel);
-            }
+            long back = System.nanoTime();
+            world.servers.register(a);
+            await().atMost(Duration.ofSeconds(5)).ignoreExceptions().until(() -> Greeter.hello(channel).equals("a"));
+            assertThat(Duration.ofNanos(System.nanoTime() - back)).isLessThan(Duration.ofSeconds(2));
         }
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("setups")
     void versionFilterRoutesOnlyToMatchingInstances(Setup setup) throws Exception {
-        String service = TestInstances.serviceName("greeter");
-        try (Registry servers = setup.openRegistry();
-             Registry client = setup.openRegistry();
-             TestServer old = setup.startServer("old", Duration.ZERO);
-             TestServer current = setup.startServer("current", Duration.ZERO);
-             TestServer current2 = setup.startServer("current2", Duration.ZERO)) {
-            servers.register(instance(service, old, "v1"));
-            servers.register(instance(service, current, "v2"));
-            servers.register(instance(service, current2, "v2"));
-            ManagedChannel channel = setup.channel(client, service, RosterPolicy.builder().version("v2").build());
-            try {
-                Map<String, Integer> answers = new ConcurrentHashMap<>();
-                for (int i = 0; i < 60; i++) {
-                    answers.merge(Greeter.hello(channel), 1, Integer::sum);
-                }
-                assertThat(answers).containsOnlyKeys("current", "current2");
-                assertThat(old.calls).hasValue(0);
-            } finally {
-                close(channel);
+        try (World world = new World(setup)) {
+            TestServer old = world.server("old", Duration.ZERO);
+            world.register(old, "v1");
+            world.register(world.server("current", Duration.ZERO), "v2");
+            world.register(world.server("current2", Duration.ZERO), "v2");
+            ManagedChannel channel = world.channel(RosterPolicy.builder().version("v2").build());
+            Map<String, Integer> answers = new ConcurrentHashMap<>();
+            for (int i = 0; i < 60; i++) {
+                answers.merge(Greeter.hello(channel), 1, Integer::sum);
             }
+            assertThat(answers).containsOnlyKeys("current", "current2");
+            assertThat(old.calls).hasValue(0);
         }
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("setups")
     void powerOfTwoChoicesShiftsLoadAwayFromASlowInstance(Setup setup) throws Exception {
-        String service = TestInstances.serviceName("greeter");
-        try (Registry servers = setup.openRegistry();
-             Registry client = setup.openRegistry();
-             TestServer fast = setup.startServer("fast", Duration.ZERO);
-             TestServer slow = setup.startServer("slow", Duration.ofMillis(25))) {
-            servers.register(instance(service, fast, "v1"));
-            servers.register(instance(service, slow, "v1"));
-            ManagedChannel channel = setup.channel(client, service,
-                    RosterPolicy.builder().balancer("p2c").build());
-            try {
-                await().atMost(Duration.ofSeconds(5)).until(() -> Greeter.hello(channel).equals("slow"));
-                fast.calls.set(0);
-                slow.calls.set(0);
-                for (int i = 0; i < 300; i++) {
-                    Greeter.hello(channel);
-                }
-                // Round-robin would send it half; P2C sends it the forced picks only (one per 3 s at most).
-                assertThat(slow.calls.get()).isLessThan(300 / 10);
-                assertThat(fast.calls.get() + slow.calls.get()).isEqualTo(300);
-            } finally {
-                close(channel);
+        try (World world = new World(setup)) {
+            TestServer fast = world.server("fast", Duration.ZERO);
+            TestServer slow = world.server("slow", Duration.ofMillis(25));
+            world.register(fast, "v1");
+            world.register(slow, "v1");
+            ManagedChannel channel = world.channel(RosterPolicy.builder().balancer("p2c").build());
+            await().atMost(Duration.ofSeconds(5)).until(() -> Greeter.hello(channel).equals("slow"));
+            fast.calls.set(0);
+            slow.calls.set(0);
+            for (int i = 0; i < 300; i++) {
+                Greeter.hello(channel);
             }
+            // Round-robin would send it half; P2C sends it the forced picks only (one per 3 s at most).
+            assertThat(slow.calls.get()).isLessThan(300 / 10);
+            assertThat(fast.calls.get() + slow.calls.get()).isEqualTo(300);
         }
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("setups")
     void rollingRestartOfTwoServersUnderLoadFailsNoCall(Setup setup) throws Exception {
-        String service = TestInstances.serviceName("greeter");
         Duration drain = Duration.ofMillis(500);
-        try (Registry servers = setup.openRegistry(); Registry client = setup.openRegistry()) {
-            TestServer a = setup.startServer("a", Duration.ofMillis(2));
-            TestServer b = setup.startServer("b", Duration.ofMillis(2));
-            ServerRegistration ra = register(setup, servers, service, a, drain);
-            ServerRegistration rb = register(setup, servers, service, b, drain);
-            ManagedChannel channel = setup.channel(client, service, RosterPolicy.defaults());
-            AtomicBoolean loading = new AtomicBoolean(true);
-            AtomicLong ok = new AtomicLong();
-            List<Throwable> failures = new CopyOnWriteArrayList<>();
+        AtomicBoolean loading = new AtomicBoolean(true);
+        AtomicLong ok = new AtomicLong();
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        List<ServerRegistration> registrations = new ArrayList<>();
+        try (World world = new World(setup)) {
+            TestServer a = world.server("a", Duration.ofMillis(2));
+            ServerRegistration ra = register(world, a, drain, registrations);
+            ServerRegistration rb = register(world, world.server("b", Duration.ofMillis(2)), drain, registrations);
+            ManagedChannel channel = world.channel(RosterPolicy.defaults());
             List<Thread> load = List.of(new Thread(() -> load(channel, loading, ok, failures)),
                     new Thread(() -> load(channel, loading, ok, failures)));
-            TestServer a2 = null;
-            TestServer b2 = null;
-            ServerRegistration ra2 = null;
-            ServerRegistration rb2 = null;
             try {
                 callUntil(channel, "a");
                 callUntil(channel, "b");
                 load.forEach(Thread::start);
 
-                ra.close(); // deregister, drain, shut down gracefully
+                for (ServerRegistration leaving : List.of(ra, rb)) {
+                    leaving.close(); // deregister, drain, shut down gracefully
+                    TestServer next = world.server(leaving.instance().id() + "2", Duration.ofMillis(2));
+                    register(world, next, Duration.ZERO, registrations);
+                    await().atMost(Duration.ofSeconds(5)).until(() -> next.calls.get() > 0);
+                }
                 assertThat(a.server.isTerminated()).isTrue();
-                a2 = setup.startServer("a2", Duration.ofMillis(2));
-                ra2 = register(setup, servers, service, a2, Duration.ZERO);
-                TestServer started = a2;
-                await().atMost(Duration.ofSeconds(5)).until(() -> started.calls.get() > 0);
-
-                rb.close();
-                b2 = setup.startServer("b2", Duration.ofMillis(2));
-                rb2 = register(setup, servers, service, b2, Duration.ZERO);
-                TestServer started2 = b2;
-                await().atMost(Duration.ofSeconds(5)).until(() -> started2.calls.get() > 0);
             } finally {
                 loading.set(false);
                 for (Thread thread : load) {
                     thread.join(10_000);
                 }
-                close(channel);
-                for (ServerRegistration r : new ServerRegistration[] {ra, rb, ra2, rb2}) {
-                    if (r != null) {
-                        r.close();
-                    }
-                }
+                registrations.forEach(ServerRegistration::close);
             }
-            assertThat(failures).isEmpty();
-            assertThat(ok.get()).isGreaterThan(50);
         }
+        assertThat(failures).isEmpty();
+        assertThat(ok.get()).isGreaterThan(50);
     }
 
-    private static ServerRegistration register(Setup setup, Registry registry, String service, TestServer server,
-            Duration drain) {
-        ServerRegistration.Builder builder = ServerRegistration.builder(registry, server.server, service)
+    private static ServerRegistration register(World world, TestServer server, Duration drain,
+            List<ServerRegistration> registrations) {
+        ServerRegistration.Builder builder = ServerRegistration.builder(world.servers, server.server, world.service)
                 .id(server.id).version("v1").drain(drain).grace(Duration.ofSeconds(5));
-        if (setup.inProcess) {
+        if (world.setup.inProcess) {
             builder.endpoint(server.endpoint); // an in-process server has no network socket to derive it from
         }
         ServerRegistration registration = builder.register();
+        registrations.add(registration);
         assertThat(registration.instance().endpoints()).extracting(Object::toString).containsExactly(server.endpoint);
         return registration;
     }
@@ -288,5 +236,54 @@ class GrpcAcceptanceTest {
     static void close(ManagedChannel channel) throws InterruptedException {
         channel.shutdownNow();
         assertThat(channel.awaitTermination(5, TimeUnit.SECONDS)).isTrue();
+    }
+
+    /**
+     * One test's world: a registry for the servers and one for the client (separate processes would each have
+     * theirs), the servers started, the channel; all closed at the end.
+     */
+    private static final class World implements AutoCloseable {
+        final Setup setup;
+        final String service = TestInstances.serviceName("greeter");
+        final Registry servers;
+        final Registry client;
+        private final List<TestServer> started = new ArrayList<>();
+        private final List<ManagedChannel> channels = new ArrayList<>();
+
+        World(Setup setup) {
+            this.setup = setup;
+            this.servers = setup.openRegistry();
+            this.client = setup.openRegistry();
+        }
+
+        TestServer server(String id, Duration delay) {
+            TestServer server = setup.startServer(id, delay);
+            started.add(server);
+            return server;
+        }
+
+        ServiceInstance register(TestServer server, String version) {
+            ServiceInstance instance = instance(service, server, version);
+            servers.register(instance);
+            return instance;
+        }
+
+        ManagedChannel channel(RosterPolicy policy) {
+            ManagedChannel channel = setup.channel(client, service, policy);
+            channels.add(channel);
+            return channel;
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            for (ManagedChannel channel : channels) {
+                GrpcAcceptanceTest.close(channel);
+            }
+            for (TestServer server : started) {
+                server.close();
+            }
+            client.close();
+            servers.close();
+        }
     }
 }
