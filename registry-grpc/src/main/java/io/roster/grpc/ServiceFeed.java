@@ -90,6 +90,7 @@ final class ServiceFeed implements Runnable {
     @Override
     public void run() {
         Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
+        boolean failing = false;
         while (!stopped) {
             Watcher opened;
             try {
@@ -101,8 +102,15 @@ final class ServiceFeed implements Runnable {
                 if (stopped) {
                     return; // stop() interrupted the call
                 }
-                LOG.warn("Watching service '{}' in {} failed, trying again: {}", service, provider.registry(),
-                        Failures.describe(e));
+                // Once at WARN per outage, then at DEBUG: the retries go on every few seconds.
+                if (!failing) {
+                    LOG.warn("Watching service '{}' in {} failed, trying again: {}", service, provider.registry(),
+                            Failures.describe(e));
+                } else {
+                    LOG.debug("Watching service '{}' in {} failed again: {}", service, provider.registry(),
+                            Failures.describe(e));
+                }
+                failing = true;
                 publish(unavailable("registry " + provider.registry() + " is unreachable: "
                         + Failures.describe(e)), false);
                 if (!pause(backoff.next())) {
@@ -110,6 +118,7 @@ final class ServiceFeed implements Runnable {
                 }
                 continue;
             }
+            failing = false;
             watcher = opened;
             try {
                 if (stopped) {
@@ -123,7 +132,10 @@ final class ServiceFeed implements Runnable {
             } catch (InterruptedException e) {
                 return; // stop()
             } catch (WatcherClosedException e) {
-                // stop(), or the registry was closed under us: watch() again says which
+                // stop(), or the registry was closed under us: watch() again, after a pause, says which
+                if (!stopped && !pause(backoff.next())) {
+                    return;
+                }
             } catch (RuntimeException e) {
                 if (stopped) {
                     return;
