@@ -35,6 +35,7 @@ import java.util.stream.Collectors;
  * <pre>
  * mvn -q -pl examples -am -DskipTests package && java -jar examples/target/roster-demo.jar
  * java -jar examples/target/roster-demo.jar --registry etcd://127.0.0.1:2379
+ * java -jar examples/target/roster-demo.jar grpc      (the same over gRPC: {@link GrpcGreeterDemo})
  * </pre>
  */
 public final class GreeterDemo {
@@ -52,20 +53,31 @@ public final class GreeterDemo {
     /**
      * Runs the demo.
      *
-     * @param args {@code --registry <uri>} to use a backend other than the embedded {@code mem://demo}
+     * @param args {@code --registry <uri>} to use a backend other than the embedded {@code mem://demo}; a first
+     *     argument {@code grpc} runs {@link GrpcGreeterDemo} instead
      * @throws Exception when the demo fails
      */
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("grpc")) {
+            GrpcGreeterDemo.main(java.util.Arrays.copyOfRange(args, 1, args.length));
+            return;
+        }
+        new GreeterDemo(registryOption(args, ""), System.out).run();
+    }
+
+    /** Reads {@code [--registry <uri>]}; exits with the usage on anything else. */
+    static String registryOption(String[] args, String command) {
         String uri = "mem://demo";
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--registry") && i + 1 < args.length) {
                 uri = args[++i];
             } else {
-                System.err.println("usage: GreeterDemo [--registry <uri>]   (default mem://demo)");
+                System.err.println("usage: roster-demo.jar " + (command.isEmpty() ? "[grpc] " : command + " ")
+                        + "[--registry <uri>]   (default mem://demo)");
                 System.exit(2);
             }
         }
-        new GreeterDemo(uri, System.out).run();
+        return uri;
     }
 
     void run() throws Exception {

@@ -39,9 +39,14 @@ public final class Node {
     /**
      * Reads a weight as Kratos does ({@code strconv.ParseInt(s, 10, 64)}): an optional sign and ASCII digits, nothing
      * else; anything unreadable gives {@link #DEFAULT_WEIGHT}. Unlike Kratos, a negative weight counts as 0 (never
-     * picked while another node has a positive weight) and weights are capped at {@link Integer#MAX_VALUE}.
+     * picked while another node has a positive weight) and weights are capped at {@link Integer#MAX_VALUE}. This is
+     * the weight every node gets from its instance's {@value #WEIGHT_KEY} metadata; integrations that pass weights
+     * on (such as registry-grpc's address attributes) read them with it, so that they agree with the balancers.
+     *
+     * @param text the metadata value, or {@code null} when absent
+     * @return the weight, at least 0
      */
-    static int weight(String text) {
+    public static int weight(String text) {
         if (text == null || text.isEmpty()) {
             return DEFAULT_WEIGHT;
         }
