@@ -192,8 +192,9 @@ class SelectionTest {
         long before = threads.getThreadAllocatedBytes(id);
         pickAndComplete(selector, 20_000);
         long allocated = threads.getThreadAllocatedBytes(id) - before;
-        // A selection object per pick would be 700 kB; allow a few hundred bytes for the measurement itself.
-        assertThat(allocated).as("bytes allocated by 22 000 picks").isLessThan(1_000);
+        // A selection object per pick would be 700 kB. Allow under a byte per pick on average: room for what the
+        // JVM itself may charge to the thread now and then (a JIT deoptimisation, a TLAB refill), none for a pick.
+        assertThat(allocated).as("bytes allocated by 22 000 picks").isLessThan(22_000);
     }
 
     private static void pickAndComplete(Selector selector, int picks) {

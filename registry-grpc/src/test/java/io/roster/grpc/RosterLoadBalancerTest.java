@@ -92,7 +92,9 @@ class RosterLoadBalancerTest {
                 picker.pickSubchannel(ARGS);
             }
             long allocated = threads.getThreadAllocatedBytes(Thread.currentThread().getId()) - before;
-            assertThat(allocated).as(balancerName).isLessThan(1_000);
+            // Under a byte per pick on average (an object per pick would be 16 bytes or more): room for what the JVM
+            // itself may charge to the thread now and then, none for a pick.
+            assertThat(allocated).as(balancerName).isLessThan(20_000);
             assertThat(picker.pickSubchannel(ARGS).getSubchannel()).isNotNull();
             assertThat(first.getStreamTracerFactory() != null).as(balancerName + " tracks calls")
                     .isEqualTo(balancerName.equals("p2c") || balancerName.equals("least_request"));
