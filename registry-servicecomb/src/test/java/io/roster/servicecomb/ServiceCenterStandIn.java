@@ -262,6 +262,11 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
         return requests.get();
     }
 
+    /** Connections open now (HTTP keep-alive and websockets), as the server counts them. */
+    int openConnections() {
+        return open.size();
+    }
+
     /** Find requests answered 304 Not Modified so far. */
     long notModified() {
         return notModified.get();
