@@ -2,6 +2,7 @@ package io.roster.servicecomb;
 
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
+import io.roster.testkit.FreePorts;
 import io.roster.testkit.TestInstances;
 import io.roster.testkit.ThreadLeaks;
 import io.roster.testkit.Watching;
@@ -10,6 +11,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -54,5 +56,20 @@ class ServiceCombConnectionsTest {
                     .as("connections left open at service-center by closed registry %s", registry).isZero());
         }
         before.assertNoNewThreads(BOUND, ServiceCenterStandIn::isServerThread);
+    }
+
+    @Test
+    void anAddressThatRefusesConnectionsIsPassedOverForTheNext() throws Exception {
+        String dead = "127.0.0.1:" + FreePorts.next(); // nothing listens there
+        String service = TestInstances.serviceName("failover");
+        ServiceInstance instance = TestInstances.of(service, "f-1");
+        try (ServiceCombRegistry registry = ServiceCombFixture.registry(dead).addresses(List.of(dead, sc.address()))
+                .build(); Watcher watcher = registry.watch(service)) {
+            registry.register(instance);
+            Watching.awaitIds(watcher, BOUND, Set.of("f-1"));
+            assertThat(registry.getService(service)).containsExactly(instance);
+            await().atMost(BOUND).until(registry::watchConnected);
+        }
+        await().atMost(BOUND).until(() -> sc.instance("f-1") == null && sc.openConnections() == 0);
     }
 }
