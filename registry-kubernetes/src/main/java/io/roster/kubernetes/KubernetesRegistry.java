@@ -460,6 +460,36 @@ public final class KubernetesRegistry extends AbstractRegistry {
         return watch;
     }
 
+    // ---------------------------------------------------------------------------------------------- inspection
+
+    /** What this registry reads, for {@link KubernetesInspector}. */
+    Mode mode() {
+        return mode;
+    }
+
+    /** Where it reads, such as {@code namespace shop}. */
+    String scope() {
+        return allNamespaces ? "all namespaces" : "namespace " + namespace;
+    }
+
+    /** Every pod carrying the service label, whatever its value (or that value), as stored; for inspection. */
+    List<Pod> rawPods(String service) {
+        return call("inspect pods", () -> (service == null ? pods().withLabel(PodLayout.APP)
+                : pods().withLabel(PodLayout.APP, service)).list().getItems());
+    }
+
+    /** Every EndpointSlice of a Service (or of that one), as stored; for inspection. */
+    List<EndpointSlice> rawSlices(String service) {
+        return call("inspect EndpointSlices", () -> (service == null ? slices().withLabel(EndpointSlices.SERVICE_NAME)
+                : slices().withLabel(EndpointSlices.SERVICE_NAME, service)).list().getItems());
+    }
+
+    /** The Services (or that one), for their labels; for inspection. */
+    List<Service> rawServices(String service) {
+        return call("inspect Services", () -> (service == null ? serviceObjects()
+                : serviceObjects().withField("metadata.name", service)).list().getItems());
+    }
+
     private FilterWatchListDeletable<Pod, PodList, PodResource> pods() {
         return allNamespaces ? client().pods().inAnyNamespace() : client().pods().inNamespace(namespace);
     }
