@@ -49,7 +49,7 @@ final class PolarisLayout {
     static final String KIND = "kind";
     static final String VERSION = "version";
 
-    private static final Pattern PART_VALUE = Pattern.compile("(\\d{1,4})/(\\d{1,4})");
+    static final Pattern PART_VALUE = Pattern.compile("(\\d{1,4})/(\\d{1,4})");
     private static final Pattern INTEGER = Pattern.compile("[0-9]{1,5}");
     /** Polaris's own limit on instance weights. */
     static final int MAX_WEIGHT = 10_000;
