@@ -153,7 +153,8 @@ public final class KubernetesInspector implements Inspector {
     }
 
     /** One of Kratos's JSON annotations, read as Kratos reads it; what is wrong goes in {@code unreadable}. */
-    private static Map<String, String> annotation(Map<String, String> annotations, String key, List<String> unreadable) {
+    private static Map<String, String> annotation(Map<String, String> annotations, String key,
+                                                  List<String> unreadable) {
         try {
             return PodLayout.jsonMap(annotations.get(key), key);
         } catch (InvalidInstanceException e) {
@@ -181,7 +182,8 @@ public final class KubernetesInspector implements Inspector {
         }
         if (pod.getStatus() != null) {
             node.put("phase", pod.getStatus().getPhase());
-            for (PodCondition c : Objects.requireNonNullElse(pod.getStatus().getConditions(), List.<PodCondition>of())) {
+            for (PodCondition c : Objects.requireNonNullElse(pod.getStatus().getConditions(),
+                    List.<PodCondition>of())) {
                 if ("Ready".equals(c.getType())) {
                     node.put("ready", c.getStatus());
                 }
