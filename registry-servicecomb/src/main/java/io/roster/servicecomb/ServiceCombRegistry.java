@@ -271,6 +271,29 @@ public final class ServiceCombRegistry extends AbstractRegistry {
         }
     }
 
+    /** Every microservice of the project, {@code {"services": [...]}}, as stored; for {@link ServiceCombInspector}. */
+    JsonNode rawMicroservices() {
+        try {
+            return client.services();
+        } catch (IOException | InterruptedException e) {
+            throw translate("inspect: list microservices", e);
+        }
+    }
+
+    /** Every instance of a microservice, live or not, {@code {"instances": [...]}}; for inspection. */
+    JsonNode rawInstances(String serviceId) {
+        try {
+            return client.instances(serviceId);
+        } catch (IOException | InterruptedException e) {
+            throw translate("inspect: list the instances of microservice " + serviceId, e);
+        }
+    }
+
+    /** The app and environment this registry reads. */
+    ServiceCombConfig config() {
+        return config;
+    }
+
     @Override
     protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
         return watch.subscribe(name, sink);
