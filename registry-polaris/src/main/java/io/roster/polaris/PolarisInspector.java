@@ -4,7 +4,6 @@ import com.tencent.polaris.api.pojo.Instance;
 import io.roster.InvalidInstanceException;
 import io.roster.Registry;
 import io.roster.ServiceInstance;
-import io.roster.spi.Endpoints;
 import io.roster.spi.Inspection;
 import io.roster.spi.Inspector;
 import io.roster.spi.InstanceJson;
@@ -93,7 +92,7 @@ public final class PolarisInspector implements Inspector {
             builder.record(location, service, raw, null);
             return;
         }
-        Map<String, String> metadata = metadata(polaris);
+        Map<String, String> metadata = new TreeMap<>(PolarisLayout.metadata(polaris));
         String merge = metadata.remove(PolarisLayout.MERGE);
         String part = metadata.remove(PolarisLayout.PART);
         String kind = metadata.get(PolarisLayout.KIND);
@@ -154,31 +153,25 @@ public final class PolarisInspector implements Inspector {
     }
 
     /**
-     * The endpoint readers build, and what is wrong with it: Go's contrib/polaris reads {@code <protocol>://host:port}
-     * (Roster falls back to metadata {@code kind}); contrib/registry/polaris reads {@code <kind>://host:port}.
+     * The endpoint readers build ({@link PolarisLayout#endpoint}), and what is wrong with it: Go's contrib/polaris
+     * reads {@code <protocol>://host:port} (Roster falls back to metadata {@code kind}); contrib/registry/polaris
+     * reads {@code <kind>://host:port}.
      */
     private static Optional<URI> endpoint(Inspection.Builder builder, String location, Instance polaris, boolean merged,
                                           String protocol, String kind) {
+        Optional<URI> endpoint = PolarisLayout.endpoint(polaris, merged || kind == null ? null : kind);
         String host = text(polaris.getHost());
+        String address = host + ":" + polaris.getPort();
         if (host.isBlank() || polaris.getPort() <= 0) {
             builder.problem(location, Inspection.Kind.BAD_ENDPOINT, "no host or port: readers drop it");
-            return Optional.empty();
-        }
-        String scheme = merged || kind == null ? protocol : kind;
-        if (scheme.isBlank()) {
-            scheme = kind == null ? "" : kind;
-            builder.problem(location, Inspection.Kind.BAD_ENDPOINT, "no protocol: Go Kratos reads ://" + host + ":"
-                    + polaris.getPort() + ", which no client dials" + (scheme.isBlank() ? "; readers drop it"
+        } else if (protocol.isBlank() && (merged || kind == null)) {
+            builder.problem(location, Inspection.Kind.BAD_ENDPOINT, "no protocol: Go Kratos reads ://" + address
+                    + ", which no client dials" + (endpoint.isEmpty() ? "; readers drop it"
                     : " (Roster falls back to kind=" + kind + ")"));
-            if (scheme.isBlank()) {
-                return Optional.empty();
-            }
-        }
-        Optional<URI> endpoint = Endpoints.lenient(scheme + "://" + (host.indexOf(':') >= 0 && !host.startsWith("[")
-                ? "[" + host + "]" : host) + ":" + polaris.getPort());
-        if (endpoint.isEmpty()) {
+        } else if (endpoint.isEmpty()) {
+            String scheme = merged || kind == null ? protocol : kind;
             builder.problem(location, Inspection.Kind.BAD_ENDPOINT, "'" + scheme + "' is not a URI scheme: readers "
-                    + "drop " + scheme + "://" + host + ":" + polaris.getPort());
+                    + "drop " + scheme + "://" + address);
         }
         return endpoint;
     }
@@ -226,25 +219,13 @@ public final class PolarisInspector implements Inspector {
         }
     }
 
-    private static Map<String, String> metadata(Instance polaris) {
-        Map<String, String> metadata = new TreeMap<>();
-        if (polaris.getMetadata() != null) {
-            polaris.getMetadata().forEach((k, v) -> {
-                if (k != null && v != null) {
-                    metadata.put(k, v);
-                }
-            });
-        }
-        return metadata;
-    }
-
     /** The instance as the server keeps it, on one line; the service token is never part of it. */
     private static String text(Instance polaris) {
         return "id=" + text(polaris.getId()) + " host=" + text(polaris.getHost()) + " port=" + polaris.getPort()
                 + " protocol=" + text(polaris.getProtocol()) + " version=" + text(polaris.getVersion())
                 + " weight=" + polaris.getWeight() + " healthy=" + polaris.isHealthy() + " isolated="
                 + polaris.isIsolated() + " healthCheck=" + polaris.isEnableHealthCheck() + " metadata="
-                + InstanceJson.encodeMap(metadata(polaris));
+                + InstanceJson.encodeMap(PolarisLayout.metadata(polaris));
     }
 
     private static String text(String s) {

@@ -290,7 +290,7 @@ final class PolarisLayout {
     }
 
     /** {@code <protocol>://host:port}, the protocol falling back to metadata {@code kind}, then to a default. */
-    private static Optional<URI> endpoint(Instance polaris, String fallback) {
+    static Optional<URI> endpoint(Instance polaris, String fallback) {
         String scheme = fallback != null ? fallback : polaris.getProtocol();
         if (scheme == null || scheme.isBlank()) {
             scheme = metadata(polaris).get(KIND);
@@ -303,7 +303,8 @@ final class PolarisLayout {
         return Endpoints.lenient(scheme + "://" + h + ":" + polaris.getPort());
     }
 
-    private static Map<String, String> metadata(Instance polaris) {
+    /** An instance's metadata without null keys or values, a copy the caller may change. */
+    static Map<String, String> metadata(Instance polaris) {
         Map<String, String> metadata = new HashMap<>();
         if (polaris.getMetadata() != null) {
             polaris.getMetadata().forEach((k, v) -> {
