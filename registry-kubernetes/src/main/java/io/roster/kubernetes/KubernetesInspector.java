@@ -67,6 +67,10 @@ public final class KubernetesInspector implements Inspector {
             return Inspection.generic(registry, service, "not a KubernetesRegistry", (done, total) -> { });
         }
         KubernetesRegistry kubernetes = (KubernetesRegistry) registry;
+        if (service != null && !PodLayout.isLabelValue(service)) {
+            return Inspection.builder("pods and EndpointSlices in " + kubernetes.scope()).note("'" + service + "' is "
+                    + "not a label value: no pod or EndpointSlice can be labelled with it").build();
+        }
         if (kubernetes.mode() == KubernetesRegistry.Mode.SERVICE) {
             Inspection.Builder builder = Inspection.builder("EndpointSlices of the Services in " + kubernetes.scope()
                     + " (namespace/slice/address)");

@@ -384,6 +384,9 @@ public final class KubernetesRegistry extends AbstractRegistry {
 
     @Override
     protected List<ServiceInstance> doGetService(String name) {
+        if (!PodLayout.isLabelValue(name)) {
+            return List.of(); // no pod or slice can carry it, and the API server refuses it in a label selector
+        }
         List<ServiceInstance> found = new ArrayList<>();
         if (mode == Mode.POD) {
             for (Pod pod : call("getService " + name, () -> pods().withLabel(PodLayout.APP, name).list().getItems())) {
@@ -428,6 +431,10 @@ public final class KubernetesRegistry extends AbstractRegistry {
 
     @Override
     protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
+        if (!PodLayout.isLabelValue(name)) {
+            sink.accept(List.of()); // as getService: nothing can carry it, and nothing is asked
+            return () -> { };
+        }
         KubernetesWatch watch;
         String where = allNamespaces ? "all namespaces" : "namespace " + namespace;
         if (mode == Mode.POD) {

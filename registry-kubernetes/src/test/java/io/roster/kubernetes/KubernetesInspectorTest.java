@@ -188,6 +188,9 @@ class KubernetesInspectorTest {
                 assertThat(r.instance()).contains(instance);
                 assertThat(r.text()).contains("\"kratos-service-id\":\"c-1\"", "\"podIP\"");
             });
+            Inspection unlabelled = inspect(registry, "_private.svc");
+            assertThat(unlabelled.records()).isEmpty();
+            assertThat(unlabelled.note()).hasValueSatisfying(n -> assertThat(n).contains("not a label value"));
         }
     }
 
