@@ -1024,7 +1024,8 @@ public final class Http implements AutoCloseable {
      * Reads a server address of a registry URI or builder into the base URI requests are resolved against.
      *
      * @param backend the scheme, for messages, such as {@code consul}
-     * @param address {@code host}, {@code host:port}, {@code [::1]:port} or {@code http(s)://host[:port]}
+     * @param address {@code host}, {@code host:port}, {@code [::1]:port} or {@code http(s)://host[:port]}; a port
+     *     given must be 1–65535
      * @param secure whether TLS is on: a bare address becomes {@code https}, an {@code http://} one is refused
      * @param httpPort the port of a plain address without one
      * @param httpsPort the port of a TLS address without one
@@ -1049,6 +1050,11 @@ public final class Http implements AutoCloseable {
                     || (uri.getRawPath() != null && !uri.getRawPath().isEmpty() && !uri.getRawPath().equals("/"))) {
                 throw badAddress(backend, "address", "must be host:port with no user, path or query, was '"
                         + address + "'");
+            }
+            // URI reads "host:" as no port and keeps 0 or 99999: a port given must be one.
+            String authority = uri.getRawAuthority();
+            if (uri.getPort() == 0 || uri.getPort() > 65535 || (uri.getPort() < 0 && authority.endsWith(":"))) {
+                throw badAddress(backend, "address", "must have a port between 1 and 65535, was '" + address + "'");
             }
             int port = uri.getPort() > 0 ? uri.getPort() : scheme.equals("https") ? httpsPort : httpPort;
             return new URI(scheme, null, uri.getHost(), port, "/", null, null);

@@ -62,7 +62,16 @@ public final class Inspection {
         /** Some of the records of an instance written one per endpoint are missing or disagree (Nacos). */
         PARTIAL_INSTANCE,
         /** The record exists but cannot be read (no permission). */
-        UNREADABLE;
+        UNREADABLE,
+        /**
+         * The instance's weight is 0 (Kratos's Polaris default): weighted balancers never pick it, or starve it.
+         */
+        ZERO_WEIGHT,
+        /**
+         * The versions a record carries disagree, so readers may show another version than the one registered
+         * (ServiceComb: {@code roster.version} against the instance's version, or properties rewritten without it).
+         */
+        VERSION_MISMATCH;
 
         /**
          * Returns the stable code of this kind, for output and scripts.

@@ -310,5 +310,10 @@ class HttpTest {
                 .isInstanceOf(io.roster.InvalidOptionException.class).hasMessageContaining("no user, path or query");
         assertThatThrownBy(() -> Http.baseUri("x", " ", false, 80, 443))
                 .isInstanceOf(io.roster.InvalidOptionException.class);
+        for (String badPort : List.of("h:0", "h:", "h:99999", "[::1]:65536", "http://h:70000")) {
+            assertThatThrownBy(() -> Http.baseUri("x", badPort, false, 80, 443)).as(badPort)
+                    .isInstanceOf(io.roster.InvalidOptionException.class)
+                    .hasMessage("x option 'address' must have a port between 1 and 65535, was '" + badPort + "'");
+        }
     }
 }

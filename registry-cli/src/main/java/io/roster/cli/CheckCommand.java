@@ -23,7 +23,7 @@ import java.util.stream.Collectors;
                         + "endpoint), which the output says."},
         footer = {"", "Problem kinds: empty-service-name, malformed-service-name, malformed-location, "
                 + "not-decodable, name-mismatch, id-mismatch, no-endpoint, bad-endpoint, duplicate-id, no-expiry, "
-                + "check-critical, unhealthy, partial-instance, unreadable.",
+                + "check-critical, unhealthy, partial-instance, unreadable, zero-weight, version-mismatch.",
                 "JSON: {\"registry\", \"service\", \"layout\", \"raw\", \"note\", \"clean\", \"records\": "
                         + "[{\"location\", \"service\", \"text\", \"instance\", \"problems\": [kind]}], "
                         + "\"problems\": [{\"location\", \"kind\", \"detail\"}]}",

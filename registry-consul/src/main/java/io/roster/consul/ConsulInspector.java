@@ -80,8 +80,7 @@ public final class ConsulInspector implements Inspector {
         }
         boolean tls = options.bool("tls", false) || options.string("caFile").isPresent();
         String host = uri.hosts().isEmpty() ? "127.0.0.1" : uri.hosts().get(0);
-        URI agent = URI.create((tls ? "https://" : "http://") + host
-                + (host.matches(".*:\\d+") ? "" : tls ? ":8501" : ":8500"));
+        URI agent = Http.baseUri("consul", host, tls, 8500, 8501);
         Duration timeout = options.duration("timeout", DEFAULT_TIMEOUT);
         String dc = options.string("dc").map(d -> "dc=" + URLEncoder.encode(d, StandardCharsets.UTF_8)).orElse("");
         HttpClient.Builder http = HttpClient.newBuilder().connectTimeout(timeout);

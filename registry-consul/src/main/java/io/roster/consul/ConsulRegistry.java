@@ -8,6 +8,7 @@ import io.roster.ServiceInstance;
 import io.roster.spi.AbstractRegistry;
 import io.roster.spi.Backoff;
 import io.roster.spi.DaemonThreadFactory;
+import io.roster.spi.Http;
 import io.roster.spi.RetryTask;
 import io.roster.spi.WatchHub;
 import org.slf4j.Logger;
@@ -16,7 +17,6 @@ import org.slf4j.LoggerFactory;
 import javax.net.ssl.SSLContext;
 import java.io.IOException;
 import java.net.URI;
-import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -812,7 +812,7 @@ public final class ConsulRegistry extends AbstractRegistry {
             if (sslContext != null && (caFile != null || certFile != null)) {
                 throw bad("caFile", "cannot be combined with a ready-made SSL context");
             }
-            URI agent = agent(Boolean.TRUE.equals(tls) || tlsFiles || address.startsWith("https://"));
+            URI agent = Http.baseUri("consul", address, Boolean.TRUE.equals(tls) || tlsFiles, 8500, 8501);
             boolean secure = agent.getScheme().equals("https");
             SSLContext context = sslContext;
             String tlsDescription = null;
@@ -826,37 +826,6 @@ public final class ConsulRegistry extends AbstractRegistry {
             }
             return new ConsulConfig(agent, token, datacenter, ttl, beat, deregisterAfter, tcpCheck, tags, wait,
                     timeout, passingOnly, maxConnections, context, tlsDescription);
-        }
-
-        private URI agent(boolean secure) {
-            String text = address.contains("://") ? address : (secure ? "https://" : "http://") + address;
-            try {
-                URI uri = new URI(text);
-                String scheme = uri.getScheme();
-                if (!"http".equals(scheme) && !"https".equals(scheme)) {
-                    throw bad("address", "must be host:port or an http(s) URI, was '" + address + "'");
-                }
-                if (secure && scheme.equals("http")) {
-                    throw bad("tls", "is on but the address is http://");
-                }
-                if (uri.getHost() == null || uri.getRawUserInfo() != null || uri.getRawQuery() != null
-                        || (uri.getRawPath() != null && !uri.getRawPath().isEmpty() && !uri.getRawPath().equals("/"))) {
-                    throw bad("address", "must be host:port with no user, path or query, was '" + address + "'");
-                }
-                if (uri.getPort() == 0 || uri.getPort() > 65535 || (uri.getPort() < 0 && hasPort(uri))) {
-                    throw bad("address", "must have a port between 1 and 65535, was '" + address + "'");
-                }
-                int port = uri.getPort() > 0 ? uri.getPort() : scheme.equals("https") ? 8501 : 8500;
-                return new URI(scheme, null, uri.getHost(), port, "/", null, null);
-            } catch (URISyntaxException e) {
-                throw bad("address", "must be host:port, was '" + address + "' (" + e.getReason() + ")");
-            }
-        }
-
-        /** {@code host:} with an empty port, which {@link URI} reads as no port. */
-        private static boolean hasPort(URI uri) {
-            String authority = uri.getRawAuthority();
-            return authority != null && authority.endsWith(":");
         }
 
         private static <T> T required(String option, T value) {

@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
@@ -64,47 +65,62 @@ final class EndpointSlices {
         if (slice.getEndpoints() == null) {
             return instances;
         }
-        Map<String, String> serviceLabels = service == null || service.getMetadata().getLabels() == null ? Map.of()
-                : service.getMetadata().getLabels();
         String sliceKey = key(slice);
         for (Endpoint endpoint : slice.getEndpoints()) {
-            if (!isReady(endpoint)) {
-                continue;
-            }
-            String address = endpoint.getAddresses().get(0);
-            List<URI> endpoints = endpoints(slice, address);
-            if (endpoints.isEmpty()) {
-                continue; // a slice without ports has nothing to connect to
-            }
-            Map<String, String> metadata = new LinkedHashMap<>();
-            serviceLabels.forEach((k, v) -> {
-                if (v != null) {
-                    metadata.put(k, v);
-                }
-            });
-            metadata.put("namespace", slice.getMetadata().getNamespace());
-            put(metadata, "zone", endpoint.getZone());
-            put(metadata, "node", endpoint.getNodeName());
-            ObjectReference target = endpoint.getTargetRef();
-            put(metadata, "pod", target != null && "Pod".equals(target.getKind()) ? target.getName() : null);
-            if (endpoint.getHints() != null && endpoint.getHints().getForZones() != null
-                    && !endpoint.getHints().getForZones().isEmpty()) {
-                put(metadata, "hints", endpoint.getHints().getForZones().stream().map(ForZone::getName)
-                        .collect(Collectors.joining(",")));
-            }
-            try {
-                instances.put(sliceKey + "|" + address, ServiceInstance.builder()
-                        .id(address)
-                        .name(name)
-                        .version(serviceLabels.getOrDefault(VERSION_LABEL, ""))
-                        .metadata(metadata)
-                        .endpoints(endpoints)
-                        .buildLenient());
-            } catch (InvalidInstanceException e) {
-                skip(slice, "endpoint " + address + " is skipped: " + e.getMessage());
+            if (isReady(endpoint)) {
+                instance(slice, endpoint, service, name, why -> skip(slice, why))
+                        .ifPresent(i -> instances.put(sliceKey + "|" + i.id(), i));
             }
         }
         return instances;
+    }
+
+    /**
+     * Reads one endpoint of a slice, ready or not.
+     *
+     * @param dropped told why a port or the endpoint is left out
+     * @return its instance; empty when it has no address, or no port makes a usable endpoint
+     */
+    static Optional<ServiceInstance> instance(EndpointSlice slice, Endpoint endpoint, Service service, String name,
+                                              Consumer<String> dropped) {
+        if (endpoint.getAddresses() == null || endpoint.getAddresses().isEmpty()) {
+            return Optional.empty();
+        }
+        String address = endpoint.getAddresses().get(0);
+        List<URI> endpoints = endpoints(slice, address, dropped);
+        if (endpoints.isEmpty()) {
+            return Optional.empty(); // a slice without ports has nothing to connect to
+        }
+        Map<String, String> serviceLabels = service == null || service.getMetadata().getLabels() == null ? Map.of()
+                : service.getMetadata().getLabels();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        serviceLabels.forEach((k, v) -> {
+            if (v != null) {
+                metadata.put(k, v);
+            }
+        });
+        metadata.put("namespace", slice.getMetadata().getNamespace());
+        put(metadata, "zone", endpoint.getZone());
+        put(metadata, "node", endpoint.getNodeName());
+        ObjectReference target = endpoint.getTargetRef();
+        put(metadata, "pod", target != null && "Pod".equals(target.getKind()) ? target.getName() : null);
+        if (endpoint.getHints() != null && endpoint.getHints().getForZones() != null
+                && !endpoint.getHints().getForZones().isEmpty()) {
+            put(metadata, "hints", endpoint.getHints().getForZones().stream().map(ForZone::getName)
+                    .collect(Collectors.joining(",")));
+        }
+        try {
+            return Optional.of(ServiceInstance.builder()
+                    .id(address)
+                    .name(name)
+                    .version(serviceLabels.getOrDefault(VERSION_LABEL, ""))
+                    .metadata(metadata)
+                    .endpoints(endpoints)
+                    .buildLenient());
+        } catch (InvalidInstanceException e) {
+            dropped.accept("endpoint " + address + " is skipped: " + e.getMessage());
+            return Optional.empty();
+        }
     }
 
     /** Whether a slice has an endpoint that {@link #read} would list. */
@@ -120,12 +136,12 @@ final class EndpointSlices {
         return labels == null ? null : labels.get(SERVICE_NAME);
     }
 
-    private static boolean isReady(Endpoint endpoint) {
+    static boolean isReady(Endpoint endpoint) {
         return endpoint.getAddresses() != null && !endpoint.getAddresses().isEmpty()
                 && (endpoint.getConditions() == null || !Boolean.FALSE.equals(endpoint.getConditions().getReady()));
     }
 
-    private static List<URI> endpoints(EndpointSlice slice, String address) {
+    private static List<URI> endpoints(EndpointSlice slice, String address, Consumer<String> dropped) {
         List<URI> endpoints = new ArrayList<>();
         if (slice.getPorts() == null) {
             return endpoints;
@@ -137,10 +153,11 @@ final class EndpointSlices {
             String scheme = scheme(port);
             try {
                 Endpoints.lenient(Endpoints.of(scheme, address, port.getPort()).toString()).ifPresentOrElse(
-                        endpoints::add, () -> skip(slice, "port " + port.getPort() + " of " + address
+                        endpoints::add, () -> dropped.accept("port " + port.getPort() + " of " + address
                                 + " is not a usable endpoint; it is ignored"));
             } catch (IllegalArgumentException e) {
-                skip(slice, "port " + port.getPort() + " of " + address + " is not a usable endpoint; it is ignored");
+                dropped.accept("port " + port.getPort() + " of " + address + " is not a usable endpoint; it is "
+                        + "ignored");
             }
         }
         return endpoints;

@@ -384,6 +384,9 @@ public final class KubernetesRegistry extends AbstractRegistry {
 
     @Override
     protected List<ServiceInstance> doGetService(String name) {
+        if (!PodLayout.isLabelValue(name)) {
+            return List.of(); // no pod or slice can carry it, and the API server refuses it in a label selector
+        }
         List<ServiceInstance> found = new ArrayList<>();
         if (mode == Mode.POD) {
             for (Pod pod : call("getService " + name, () -> pods().withLabel(PodLayout.APP, name).list().getItems())) {
@@ -428,6 +431,10 @@ public final class KubernetesRegistry extends AbstractRegistry {
 
     @Override
     protected WatchHub.Subscription subscribe(String name, WatchHub.Sink sink) {
+        if (!PodLayout.isLabelValue(name)) {
+            sink.accept(List.of()); // as getService: nothing can carry it, and nothing is asked
+            return () -> { };
+        }
         KubernetesWatch watch;
         String where = allNamespaces ? "all namespaces" : "namespace " + namespace;
         if (mode == Mode.POD) {
@@ -458,6 +465,36 @@ public final class KubernetesRegistry extends AbstractRegistry {
             throw apiFailure("watch " + name, e);
         }
         return watch;
+    }
+
+    // ---------------------------------------------------------------------------------------------- inspection
+
+    /** What this registry reads, for {@link KubernetesInspector}. */
+    Mode mode() {
+        return mode;
+    }
+
+    /** Where it reads, such as {@code namespace shop}. */
+    String scope() {
+        return allNamespaces ? "all namespaces" : "namespace " + namespace;
+    }
+
+    /** Every pod carrying the service label, whatever its value (or that value), as stored; for inspection. */
+    List<Pod> rawPods(String service) {
+        return call("inspect pods", () -> (service == null ? pods().withLabel(PodLayout.APP)
+                : pods().withLabel(PodLayout.APP, service)).list().getItems());
+    }
+
+    /** Every EndpointSlice of a Service (or of that one), as stored; for inspection. */
+    List<EndpointSlice> rawSlices(String service) {
+        return call("inspect EndpointSlices", () -> (service == null ? slices().withLabel(EndpointSlices.SERVICE_NAME)
+                : slices().withLabel(EndpointSlices.SERVICE_NAME, service)).list().getItems());
+    }
+
+    /** The Services (or that one), for their labels; for inspection. */
+    List<Service> rawServices(String service) {
+        return call("inspect Services", () -> (service == null ? serviceObjects()
+                : serviceObjects().withField("metadata.name", service)).list().getItems());
     }
 
     private FilterWatchListDeletable<Pod, PodList, PodResource> pods() {

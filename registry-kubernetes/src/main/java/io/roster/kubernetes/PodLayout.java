@@ -28,6 +28,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
@@ -107,12 +108,17 @@ final class PodLayout {
     }
 
     private static void requireLabelValue(String field, String value) {
-        if (value.length() > MAX_LABEL_VALUE || !LABEL_VALUE.matcher(value).matches()) {
+        if (!isLabelValue(value)) {
             throw new InvalidInstanceException(field, "must be a valid Kubernetes label value (at most 63 "
                     + "characters: letters, digits, '-', '_' and '.', starting and ending with a letter or digit), "
                     + "as Kratos's layout keeps it in the pod label '" + (field.equals("name") ? APP
                     : field.equals("id") ? ID : VERSION) + "'", "(was \"" + shorten(value) + "\")");
         }
+    }
+
+    /** Whether a text is a valid Kubernetes label value (the empty one included). */
+    static boolean isLabelValue(String value) {
+        return value.length() <= MAX_LABEL_VALUE && LABEL_VALUE.matcher(value).matches();
     }
 
     /**
@@ -124,14 +130,7 @@ final class PodLayout {
      */
     static void requireServable(ServiceInstance instance, Pod pod) {
         String podIp = pod.getStatus() == null ? null : pod.getStatus().getPodIP();
-        Set<Integer> declared = new HashSet<>();
-        for (Container c : containers(pod)) {
-            for (ContainerPort p : ports(c)) {
-                if (p.getContainerPort() != null) {
-                    declared.add(p.getContainerPort());
-                }
-            }
-        }
+        Set<Integer> declared = declaredPorts(pod);
         String where = "pod " + key(pod);
         List<URI> endpoints = instance.endpoints();
         for (int i = 0; i < endpoints.size(); i++) {
@@ -147,7 +146,7 @@ final class PodLayout {
             if (!declared.contains(e.getPort())) {
                 throw new InvalidInstanceException("endpoints[" + i + "]", "must use a containerPort declared "
                         + "in the spec of " + where + ": Go Kratos builds endpoints from declared ports only "
-                        + "(declared: " + new java.util.TreeSet<>(declared) + ")", "(was " + e + ")");
+                        + "(declared: " + declared + ")", "(was " + e + ")");
             }
         }
     }
@@ -236,20 +235,29 @@ final class PodLayout {
 
     /** Running, Ready, not terminating, and with an IP: a pod that can take traffic now. */
     static boolean isServing(Pod pod) {
-        if (pod.getMetadata() == null || pod.getMetadata().getDeletionTimestamp() != null || pod.getStatus() == null
-                || !"Running".equals(pod.getStatus().getPhase())) {
-            return false;
+        return notServing(pod) == null;
+    }
+
+    /** Why a pod cannot take traffic now, such as {@code NotReady}; null when it can ({@link #isServing}). */
+    static String notServing(Pod pod) {
+        if (pod.getMetadata() != null && pod.getMetadata().getDeletionTimestamp() != null) {
+            return "terminating (deleted at " + pod.getMetadata().getDeletionTimestamp() + ")";
+        }
+        String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
+        if (!"Running".equals(phase)) {
+            return "in phase " + (phase == null ? "(none)" : phase) + ", not Running";
         }
         String ip = pod.getStatus().getPodIP();
-        if (ip == null || ip.isEmpty() || pod.getStatus().getConditions() == null) {
-            return false;
+        if (ip == null || ip.isEmpty()) {
+            return "Running without a pod IP";
         }
-        for (PodCondition c : pod.getStatus().getConditions()) {
+        for (PodCondition c : pod.getStatus().getConditions() == null ? List.<PodCondition>of()
+                : pod.getStatus().getConditions()) {
             if ("Ready".equals(c.getType())) {
-                return "True".equals(c.getStatus());
+                return "True".equals(c.getStatus()) ? null : "Running but NotReady";
             }
         }
-        return false;
+        return "Running without a Ready condition";
     }
 
     /** The service name a pod is registered under, or null. */
@@ -277,7 +285,7 @@ final class PodLayout {
                     .name(name)
                     .version(Objects.requireNonNullElse(labels.get(VERSION), ""))
                     .metadata(metadata)
-                    .endpoints(endpoints(pod, protocols))
+                    .endpoints(endpoints(pod, protocols, why -> skip(pod, why)))
                     .buildLenient());
         } catch (InvalidInstanceException e) {
             skip(pod, e.getMessage());
@@ -286,7 +294,7 @@ final class PodLayout {
     }
 
     /** Kratos reads these as "no entries" ({@code isEmptyObjectString}); anything else must be a JSON string map. */
-    private static Map<String, String> jsonMap(String text, String annotation) {
+    static Map<String, String> jsonMap(String text, String annotation) {
         if (text == null) {
             return Map.of();
         }
@@ -307,7 +315,12 @@ final class PodLayout {
         }
     }
 
-    private static List<URI> endpoints(Pod pod, Map<String, String> protocols) {
+    /**
+     * The endpoints discovery builds for a pod with an IP (see the class comment).
+     *
+     * @param dropped told why each port that makes no usable endpoint is left out
+     */
+    static List<URI> endpoints(Pod pod, Map<String, String> protocols, Consumer<String> dropped) {
         String ip = pod.getStatus().getPodIP();
         Set<URI> endpoints = new LinkedHashSet<>();
         Set<String> declared = new HashSet<>();
@@ -326,7 +339,7 @@ final class PodLayout {
                     scheme = p.getName() != null && !p.getName().isEmpty() ? p.getName().split("-", 2)[0]
                             : Objects.requireNonNullElse(p.getProtocol(), "TCP");
                 }
-                endpoint(pod, scheme, ip, port).ifPresent(endpoints::add);
+                endpoint(scheme, ip, port, dropped).ifPresent(endpoints::add);
             }
         }
         // An annotated port that no container declares is still where the instance said it serves (a containerPort
@@ -334,26 +347,27 @@ final class PodLayout {
         protocols.forEach((port, scheme) -> {
             if (!declared.contains(port)) {
                 try {
-                    endpoint(pod, scheme, ip, Integer.parseInt(port)).ifPresent(endpoints::add);
+                    endpoint(scheme, ip, Integer.parseInt(port), dropped).ifPresent(endpoints::add);
                 } catch (NumberFormatException e) {
-                    skip(pod, PROTOCOLS + " names port '" + port + "', which is not a number; that entry is ignored");
+                    dropped.accept(PROTOCOLS + " names port '" + port + "', which is not a number; that entry is "
+                            + "ignored");
                 }
             }
         });
         return new ArrayList<>(endpoints);
     }
 
-    private static Optional<URI> endpoint(Pod pod, String scheme, String ip, int port) {
+    private static Optional<URI> endpoint(String scheme, String ip, int port, Consumer<String> dropped) {
+        Optional<URI> uri;
         try {
-            Optional<URI> uri = Endpoints.lenient(Endpoints.of(scheme.toLowerCase(Locale.ROOT), ip, port).toString());
-            if (uri.isEmpty()) {
-                skip(pod, "port " + port + " with scheme '" + scheme + "' is not a usable endpoint; it is ignored");
-            }
-            return uri;
+            uri = Endpoints.lenient(Endpoints.of(scheme.toLowerCase(Locale.ROOT), ip, port).toString());
         } catch (IllegalArgumentException e) {
-            skip(pod, "port " + port + " with scheme '" + scheme + "' is not a usable endpoint; it is ignored");
-            return Optional.empty();
+            uri = Optional.empty();
         }
+        if (uri.isEmpty()) {
+            dropped.accept("port " + port + " with scheme '" + scheme + "' is not a usable endpoint; it is ignored");
+        }
+        return uri;
     }
 
     private static void skip(Pod pod, String why) {
@@ -367,6 +381,19 @@ final class PodLayout {
     }
 
     // ------------------------------------------------------------------------------------------------- helpers
+
+    /** The container ports the pod's spec declares. */
+    static Set<Integer> declaredPorts(Pod pod) {
+        Set<Integer> declared = new java.util.TreeSet<>();
+        for (Container c : containers(pod)) {
+            for (ContainerPort p : ports(c)) {
+                if (p.getContainerPort() != null) {
+                    declared.add(p.getContainerPort());
+                }
+            }
+        }
+        return declared;
+    }
 
     static String key(Pod pod) {
         return pod.getMetadata().getNamespace() + "/" + pod.getMetadata().getName();

@@ -55,6 +55,19 @@ class KubernetesDiscoveryTest {
     }
 
     @Test
+    void aNameNoLabelCanHoldIsEmptyWithoutARequest() throws InterruptedException {
+        int requests = server.requestCount();
+        for (String name : List.of("_private.svc", "a b", "x".repeat(64))) {
+            assertThat(observer.getService(name)).as(name).isEmpty();
+            try (Watcher watcher = observer.watch(name)) {
+                assertThat(watcher.next(BOUND)).as(name).contains(List.of());
+            }
+        }
+        // The API server refuses such a label selector with 400; the mock would have answered.
+        assertThat(server.requestCount()).as("%s", server.takeRequests()).isEqualTo(requests);
+    }
+
+    @Test
     void onlyRunningReadyPodsThatAreNotTerminatingAreListed() {
         String service = TestInstances.serviceName("states");
         String ready = labelledPod(service, "ready");

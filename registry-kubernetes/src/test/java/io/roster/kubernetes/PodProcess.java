@@ -42,6 +42,10 @@ final class PodProcess implements Registry {
 
     @Override
     public synchronized void register(ServiceInstance instance) {
+        if (instance == null) {
+            home.register(null); // the registry's own refusal
+            return;
+        }
         String key = instance.name() + "/" + instance.id();
         KubernetesRegistry registry = registries.get(key);
         if (registry != null) {
@@ -71,6 +75,10 @@ final class PodProcess implements Registry {
 
     @Override
     public synchronized void deregister(ServiceInstance instance) {
+        if (instance == null) {
+            home.deregister(null); // the registry's own refusal
+            return;
+        }
         String key = instance.name() + "/" + instance.id();
         KubernetesRegistry registry = registries.remove(key);
         if (registry == null) {

@@ -49,7 +49,7 @@ final class PolarisLayout {
     static final String KIND = "kind";
     static final String VERSION = "version";
 
-    private static final Pattern PART_VALUE = Pattern.compile("(\\d{1,4})/(\\d{1,4})");
+    static final Pattern PART_VALUE = Pattern.compile("(\\d{1,4})/(\\d{1,4})");
     private static final Pattern INTEGER = Pattern.compile("[0-9]{1,5}");
     /** Polaris's own limit on instance weights. */
     static final int MAX_WEIGHT = 10_000;
@@ -290,7 +290,7 @@ final class PolarisLayout {
     }
 
     /** {@code <protocol>://host:port}, the protocol falling back to metadata {@code kind}, then to a default. */
-    private static Optional<URI> endpoint(Instance polaris, String fallback) {
+    static Optional<URI> endpoint(Instance polaris, String fallback) {
         String scheme = fallback != null ? fallback : polaris.getProtocol();
         if (scheme == null || scheme.isBlank()) {
             scheme = metadata(polaris).get(KIND);
@@ -303,7 +303,8 @@ final class PolarisLayout {
         return Endpoints.lenient(scheme + "://" + h + ":" + polaris.getPort());
     }
 
-    private static Map<String, String> metadata(Instance polaris) {
+    /** An instance's metadata without null keys or values, a copy the caller may change. */
+    static Map<String, String> metadata(Instance polaris) {
         Map<String, String> metadata = new HashMap<>();
         if (polaris.getMetadata() != null) {
             polaris.getMetadata().forEach((k, v) -> {

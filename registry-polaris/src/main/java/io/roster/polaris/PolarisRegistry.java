@@ -6,18 +6,20 @@ import com.tencent.polaris.api.exception.ErrorCode;
 import com.tencent.polaris.api.exception.PolarisException;
 import com.tencent.polaris.api.exception.ServerCodes;
 import com.tencent.polaris.api.plugin.registry.AbstractResourceEventListener;
-import com.tencent.polaris.api.pojo
-.RegistryCacheValue;
+import com.tencent.polaris.api.plugin.registry.ResourceFilter;
 import com.tencent.polaris.api.plugin.server.ServerConnector;
 import com.tencent.polaris.api.pojo.Instance;
+import com.tencent.polaris.api.pojo.RegistryCacheValue;
 import com.tencent.polaris.api.pojo.ServiceEventKey;
 import com.tencent.polaris.api.pojo.ServiceInfo;
+import com.tencent.polaris.api.pojo.ServiceKey;
 import com.tencent.polaris.api.rpc.GetAllInstancesRequest;
 import com.tencent.polaris.api.rpc.GetServicesRequest;
 import com.tencent.polaris.api.rpc.InstanceDeregisterRequest;
 import com.tencent.polaris.api.rpc.InstanceHeartbeatRequest;
 import com.tencent.polaris.api.rpc.InstanceRegisterRequest;
 import com.tencent.polaris.api.rpc.InstanceRegisterResponse;
+import com.tencent.polaris.api.rpc.InstancesResponse;
 import com.tencent.polaris.client.api.SDKContext;
 import com.tencent.polaris.factory.api.DiscoveryAPIFactory;
 import com.tencent.polaris.factory.config.ConfigurationImpl;
@@ -54,6 +56,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.regex.Pattern;
 
 /**
@@ -465,13 +468,18 @@ public final class PolarisRegistry extends AbstractRegistry {
         return services;
     }
 
-    private List<Instance> instances(String service) {
+    /** Every Polaris instance of a Polaris service, healthy or not, as the SDK holds it; none when it is unknown. */
+    List<Instance> instances(String service) {
         GetAllInstancesRequest request = new GetAllInstancesRequest();
         request.setNamespace(namespace);
         request.setService(service);
         request.setTimeoutMs(timeoutMs);
         try {
-            Instance[] all = consumer.getAllInstances(request).getInstances();
+            InstancesResponse response = consumer.getAllInstances(request);
+            if (response.getServiceInstances() == null || !response.getServiceInstances().isInitialized()) {
+                throw unavailable("read service '" + service + "'", noAnswer());
+            }
+            Instance[] all = response.getInstances();
             return all == null ? List.of() : Arrays.asList(all);
         } catch (PolarisException e) {
             if (e.getCode() == ErrorCode.SERVICE_NOT_FOUND) {
@@ -483,6 +491,18 @@ public final class PolarisRegistry extends AbstractRegistry {
 
     @Override
     protected Collection<String> doServices() {
+        // Polaris keeps a service after its last instance left: list only those with an instance to serve.
+        List<String> names = new ArrayList<>();
+        for (String name : polarisServices()) {
+            if (instances(name).stream().anyMatch(PolarisLayout::visible)) {
+                names.add(name);
+            }
+        }
+        return names;
+    }
+
+    /** The names of the namespace's Polaris services, with instances or not. */
+    List<String> polarisServices() {
         GetServicesRequest request = new GetServicesRequest();
         request.setNamespace(namespace);
         request.setTimeoutMs(timeoutMs);
@@ -492,16 +512,31 @@ public final class PolarisRegistry extends AbstractRegistry {
         } catch (PolarisException e) {
             throw failure("list services", e, "namespace");
         }
-        // Polaris keeps a service after its last instance left: list only those with an instance to serve.
+        ServiceEventKey listKey = new ServiceEventKey(new ServiceKey(namespace, ""), ServiceEventKey.EventType.SERVICE);
+        if ((services == null || services.isEmpty()) && !context.getExtensions().getLocalRegistry()
+                .getServices(new ResourceFilter(listKey, false, true)).isInitialized()) {
+            throw unavailable("list services", noAnswer());
+        }
         List<String> names = new ArrayList<>();
         for (ServiceInfo service : services == null ? List.<ServiceInfo>of() : services) {
-            String name = service.getService();
-            if (name != null && namespace.equals(service.getNamespace())
-                    && instances(name).stream().anyMatch(PolarisLayout::visible)) {
-                names.add(name);
+            if (service.getService() != null && namespace.equals(service.getNamespace())) {
+                names.add(service.getService());
             }
         }
         return names;
+    }
+
+    /**
+     * What the SDK's empty answer means when it holds nothing cached: after a timeout it returns what its cache has,
+     * and with nothing there an empty, uninitialized answer instead of an error, which would read as "no instances".
+     */
+    private TimeoutException noAnswer() {
+        return new TimeoutException("no answer from Polaris within " + timeoutMs + " ms, and nothing cached");
+    }
+
+    /** The namespace read, for {@link PolarisInspector}. */
+    String namespace() {
+        return namespace;
     }
 
     @Override

@@ -108,6 +108,11 @@ class PolarisOptionsTest {
             long start = System.nanoTime();
             assertThatThrownBy(() -> registry.register(TestInstances.of(TestInstances.serviceName("down"), "d")))
                     .isInstanceOf(io.roster.RegistryUnavailableException.class);
+            // The SDK answers a timeout with an empty list when it has nothing cached: not "no instances".
+            assertThatThrownBy(() -> registry.getService("down"))
+                    .isInstanceOf(io.roster.RegistryUnavailableException.class)
+                    .hasMessageContaining("no answer from Polaris");
+            assertThatThrownBy(registry::services).isInstanceOf(io.roster.RegistryUnavailableException.class);
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(15));
         }
     }

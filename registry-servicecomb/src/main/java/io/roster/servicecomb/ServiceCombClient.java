@@ -9,28 +9,26 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.net.ConnectException;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
 import java.net.http.WebSocket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The service-center v4 REST calls the registry makes, and the watcher websocket, on the JDK {@link HttpClient}
- * (docs/openapi/v4.yaml of apache/servicecomb-service-center):
+ * The service-center v4 REST calls the registry makes, on {@link Http} (docs/openapi/v4.yaml of
+ * apache/servicecomb-service-center), and the watcher websocket, on {@code java.net.http.WebSocket}:
  *
  * <ul>
  *   <li>{@code GET /v4/{project}/registry/existence?type=microservice&env=&appId=&serviceName=&version=} and
@@ -47,12 +45,24 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Errors come back as HTTP 400/500 with {@code {"errorCode": "400012", "errorMessage": ..., "detail": ...}};
  * they are thrown as {@link ServiceCenterException}. With RBAC on, a token from {@code POST /v4/token} (user and
  * password) or a given token goes in {@code Authorization: Bearer}; a 401 fetches a new token once. Several
- * addresses are tried in turn when one cannot be reached. The client runs on its own small daemon executor, shut
- * down by {@link #close()}; on Java 17 the JDK client's selector thread ends once the client is unreachable.
+ * addresses are tried in turn when one cannot be reached.
+ *
+ * <p>Connections: one {@link Http} pool per address, at most {@value #MAX_CONNECTIONS} sockets each, whose
+ * {@code close()} closes every socket at once on any Java (the JDK {@code HttpClient} has no {@code close()} on
+ * Java 17: its pooled connections stayed open until the garbage collector found it). The JDK's client carries only
+ * the websocket, which it has and {@link Http} has not: each websocket gets a client and a small executor of its
+ * own, ended with it ({@link WatchSocket#close()}), so that nothing of it outlives a reconnect or {@link #close()}.
  */
 final class ServiceCombClient implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ServiceCombClient.class);
     static final String REVISION_HEADER = "X-Resource-Revision";
+    /**
+     * Sockets per address at most: the heartbeat lanes, the watch's reads and a few registrations at once. Idle ones
+     * are closed after {@link #IDLE}.
+     */
+    static final int MAX_CONNECTIONS = 16;
+    /** Under the idle timeouts of service-center (Go's net/http) and of proxies in between. */
+    private static final Duration IDLE = Duration.ofSeconds(20);
 
     /** service-center's error codes (go-chassis/cari discovery). */
     static final int INVALID_PARAMS = 400001;
@@ -61,25 +71,20 @@ final class ServiceCombClient implements AutoCloseable {
     static final int INSTANCE_NOT_EXISTS = 400017;
 
     private final ServiceCombConfig config;
-    private final ExecutorService executor;
-    private final Set<CompletableFuture<?>> inFlight = ConcurrentHashMap.newKeySet();
+    private final List<Http> servers = new ArrayList<>(); // one per address, in the config's order
+    private final Set<WatchSocket> sockets = ConcurrentHashMap.newKeySet();
     private final AtomicInteger current = new AtomicInteger();
-    private volatile HttpClient http;
+    private volatile boolean closed;
     private volatile String token;
 
     ServiceCombClient(ServiceCombConfig config) {
         this.config = config;
         this.token = config.token;
-        ThreadPoolExecutor pool = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
-                new DaemonThreadFactory("roster-servicecomb-http"));
-        pool.allowCoreThreadTimeOut(true);
-        this.executor = pool;
-        HttpClient.Builder b = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(config.timeout).executor(executor);
-        if (config.sslContext != null) {
-            b.sslContext(config.sslContext);
+        for (URI address : config.addresses) {
+            servers.add(Http.builder(address).maxConnections(MAX_CONNECTIONS).timeout(config.timeout)
+                    .idleTimeout(IDLE).sslContext(config.sslContext).header("X-Domain-Name", config.domain)
+                    .header("Accept", "application/json").threadName("roster-servicecomb-http").build());
         }
-        this.http = b.build();
     }
 
     /** service-center refused a request: its HTTP status and error code. */
@@ -105,10 +110,10 @@ final class ServiceCombClient implements AutoCloseable {
         final byte[] body;
         final String revision;
 
-        Reply(HttpResponse<byte[]> r) {
-            this.status = r.statusCode();
-            this.body = r.body() == null ? new byte[0] : r.body();
-            this.revision = r.headers().firstValue(REVISION_HEADER).orElse("");
+        Reply(Http.Response r) {
+            this.status = r.status();
+            this.body = r.body();
+            this.revision = r.header(REVISION_HEADER).orElse("");
         }
 
         boolean ok() {
@@ -139,7 +144,7 @@ final class ServiceCombClient implements AutoCloseable {
     Optional<String> existence(ServiceCombFormat.ServiceKey key) throws IOException, InterruptedException {
         String query = "type=microservice&env=" + q(key.environment) + "&appId=" + q(key.app) + "&serviceName="
                 + q(key.name) + "&version=" + q(key.version);
-        Reply reply = send(() -> get("/registry/existence?" + query), "looking up microservice " + key);
+        Reply reply = send(get("/registry/existence?" + query), "looking up microservice " + key);
         if (reply.ok()) {
             String id = ServiceCombFormat.text(reply.json(), "serviceId");
             return id.isEmpty() ? Optional.empty() : Optional.of(id);
@@ -158,7 +163,7 @@ final class ServiceCombClient implements AutoCloseable {
             return id.get();
         }
         String body = ServiceCombFormat.microservice(key);
-        Reply reply = send(() -> post("/registry/microservices", body), "creating microservice " + key);
+        Reply reply = send(json("POST", "/registry/microservices", body), "creating microservice " + key);
         if (reply.ok()) {
             String created = ServiceCombFormat.text(reply.json(), "serviceId");
             if (!created.isEmpty()) {
@@ -174,7 +179,7 @@ final class ServiceCombClient implements AutoCloseable {
 
     /** Every microservice of the project: {@code {"services": [...]}}. */
     JsonNode services() throws IOException, InterruptedException {
-        Reply reply = send(() -> get("/registry/microservices"), "listing microservices");
+        Reply reply = send(get("/registry/microservices"), "listing microservices");
         expectOk(reply, "listing microservices");
         return reply.json();
     }
@@ -183,13 +188,14 @@ final class ServiceCombClient implements AutoCloseable {
 
     void registerInstance(String serviceId, String body) throws IOException, InterruptedException {
         String action = "registering an instance of microservice " + serviceId;
-        expectOk(send(() -> post("/registry/microservices/" + p(serviceId) + "/instances", body), action), action);
+        expectOk(send(json("POST", "/registry/microservices/" + p(serviceId) + "/instances", body), action),
+                action);
     }
 
     /** One instance, or empty when it (or its microservice) does not exist. */
     Optional<JsonNode> instance(String serviceId, String instanceId) throws IOException, InterruptedException {
         String action = "reading instance " + instanceId;
-        Reply reply = send(() -> get(instancePath(serviceId, instanceId)), action);
+        Reply reply = send(get(instancePath(serviceId, instanceId)), action);
         if (reply.ok()) {
             return Optional.ofNullable(reply.json().get("instance"));
         }
@@ -202,7 +208,7 @@ final class ServiceCombClient implements AutoCloseable {
     /** The instances of one microservice: {@code {"instances": [...]}}; empty when it does not exist. */
     JsonNode instances(String serviceId) throws IOException, InterruptedException {
         String action = "listing the instances of microservice " + serviceId;
-        Reply reply = send(() -> get("/registry/microservices/" + p(serviceId) + "/instances"), action);
+        Reply reply = send(get("/registry/microservices/" + p(serviceId) + "/instances"), action);
         if (reply.ok()) {
             return reply.json();
         }
@@ -215,7 +221,7 @@ final class ServiceCombClient implements AutoCloseable {
     /** Deletes an instance; false when it was not there (or its microservice is gone). */
     boolean deleteInstance(String serviceId, String instanceId) throws IOException, InterruptedException {
         String action = "deregistering instance " + instanceId;
-        Reply reply = send(() -> request(instancePath(serviceId, instanceId)).DELETE().build(), action);
+        Reply reply = send(json("DELETE", instancePath(serviceId, instanceId), ""), action);
         if (reply.ok()) {
             return true;
         }
@@ -227,12 +233,31 @@ final class ServiceCombClient implements AutoCloseable {
 
     void putProperties(String serviceId, String instanceId, String body) throws IOException, InterruptedException {
         String action = "updating the properties of instance " + instanceId;
-        expectOk(send(() -> put(instancePath(serviceId, instanceId) + "/properties", body), action), action);
+        expectOk(send(json("PUT", instancePath(serviceId, instanceId) + "/properties", body), action), action);
     }
 
-    /** A heartbeat, asynchronously: the reply, whatever its status. */
+    /**
+     * A heartbeat, asynchronously on the pool's threads: the reply, whatever its status. A token, when one must be
+     * fetched first, is fetched on the calling thread.
+     */
     CompletableFuture<Reply> heartbeat(String serviceId, String instanceId) {
-        return sendAsync(() -> put(instancePath(serviceId, instanceId) + "/heartbeat", ""));
+        int at = current.get();
+        Http.Request request;
+        try {
+            request = authorized(json("PUT", instancePath(serviceId, instanceId) + "/heartbeat", ""));
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            return CompletableFuture.failedFuture(e);
+        }
+        return server(at).sendAsync(request).whenComplete((r, e) -> {
+            if (e != null) {
+                rotate(at);
+            } else if (r.status() == 401 && config.user != null) {
+                token = null; // fetched again by the next request
+            }
+        }).thenApply(Reply::new);
     }
 
     /**
@@ -246,13 +271,8 @@ final class ServiceCombClient implements AutoCloseable {
         String query = "appId=" + q(config.app) + "&serviceName=" + q(name) + "&env=" + q(config.environment)
                 + (revision.isEmpty() ? "" : "&rev=" + q(revision));
         String action = "finding service '" + name + "'";
-        Reply reply = send(() -> {
-            HttpRequest.Builder b = request("/registry/instances?" + query);
-            if (consumerId != null) {
-                b.header("X-ConsumerId", consumerId);
-            }
-            return b.GET().build();
-        }, action);
+        Http.Request request = get("/registry/instances?" + query);
+        Reply reply = send(consumerId == null ? request : request.header("X-ConsumerId", consumerId), action);
         if (reply.status == 304) {
             return new Found(true, null, revision);
         }
@@ -267,46 +287,96 @@ final class ServiceCombClient implements AutoCloseable {
 
     // --- watch ---------------------------------------------------------------------------------------------
 
-    /** Opens the watcher websocket of a consumer; completes once the server accepted it. */
-    CompletableFuture<WebSocket> watch(String consumerId, WebSocket.Listener listener) {
-        HttpClient h = http;
-        if (h == null) {
-            return CompletableFuture.failedFuture(new IOException("the servicecomb client is closed"));
+    /**
+     * The watcher websocket of a consumer, on a JDK client and executor of its own that {@link #close()} ends, with
+     * the socket, whatever state the opening handshake is in.
+     */
+    final class WatchSocket implements AutoCloseable {
+        private final ThreadPoolExecutor executor;
+        private volatile HttpClient http; // dropped on close, so that Java 17's selector thread ends with it
+        private volatile CompletableFuture<WebSocket> opening;
+        private volatile boolean ended;
+
+        private WatchSocket() {
+            this.executor = new ThreadPoolExecutor(2, 2, 5, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                    new DaemonThreadFactory("roster-servicecomb-websocket"));
+            executor.allowCoreThreadTimeOut(true);
+            HttpClient.Builder b = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                    .connectTimeout(config.timeout).executor(executor);
+            if (config.sslContext != null) {
+                b.sslContext(config.sslContext);
+            }
+            this.http = b.build();
         }
-        URI base = address();
+
+        /** Completes once the server accepted the websocket. */
+        CompletableFuture<WebSocket> opening() {
+            return opening;
+        }
+
+        private void open(URI uri, String authorization, WebSocket.Listener listener) {
+            WebSocket.Builder b = http.newWebSocketBuilder().connectTimeout(config.timeout)
+                    .header("X-Domain-Name", config.domain);
+            if (authorization != null) {
+                b.header("Authorization", authorization);
+            }
+            opening = b.buildAsync(uri, listener);
+            // A handshake that completes after close() (Java 17 cannot stop it) is aborted as it completes.
+            opening.whenComplete((ws, e) -> {
+                if (ws != null && ended) {
+                    ws.abort();
+                }
+            });
+        }
+
+        /** Aborts the websocket (or its handshake) and ends the client's executor. Idempotent. */
+        @Override
+        public void close() {
+            ended = true;
+            sockets.remove(this);
+            CompletableFuture<WebSocket> o = opening;
+            if (o != null && o.isDone() && !o.isCompletedExceptionally()) {
+                o.join().abort();
+            } // else the handshake ends within the connect timeout, and the hook in open() aborts what it made
+            HttpClient h = http;
+            http = null;
+            Http.shutdown(h); // Java 21+: closes the client at once; Java 17: it ends once collected
+            executor.shutdown(); // not shutdownNow: close() may run on one of its threads (a listener callback)
+        }
+    }
+
+    /** Opens the watcher websocket of a consumer; its {@link WatchSocket#opening()} completes once accepted. */
+    WatchSocket watch(String consumerId, WebSocket.Listener listener) throws IOException, InterruptedException {
+        if (closed) {
+            throw closedException();
+        }
+        int at = current.get();
+        URI base = config.addresses.get(Math.floorMod(at, servers.size()));
         String scheme = base.getScheme().equals("https") ? "wss" : "ws";
         URI uri = URI.create(scheme + "://" + base.getRawAuthority() + "/v4/" + p(config.project)
                 + "/registry/microservices/" + p(consumerId) + "/watcher");
-        try {
-            WebSocket.Builder b = h.newWebSocketBuilder().connectTimeout(config.timeout)
-                    .header("X-Domain-Name", config.domain);
-            String auth = authorization();
-            if (auth != null) {
-                b.header("Authorization", auth);
-            }
-            CompletableFuture<WebSocket> ws = b.buildAsync(uri, listener);
-            inFlight.add(ws);
-            ws.whenComplete((w, e) -> {
-                inFlight.remove(ws);
-                if (e != null) {
-                    rotate(base);
-                }
-            });
-            return ws;
-        } catch (IOException | InterruptedException | RuntimeException e) {
-            if (e instanceof InterruptedException) {
-                Thread.currentThread().interrupt();
-            }
-            return CompletableFuture.failedFuture(e);
+        String authorization = authorization();
+        WatchSocket socket = new WatchSocket();
+        sockets.add(socket);
+        if (closed) {
+            socket.close();
+            throw closedException();
         }
+        try {
+            socket.open(uri, authorization, listener);
+        } catch (RuntimeException e) {
+            socket.close();
+            throw new IOException("cannot open the watcher websocket at " + uri + ": " + e, e);
+        }
+        socket.opening().whenComplete((w, e) -> {
+            if (e != null) {
+                rotate(at);
+            }
+        });
+        return socket;
     }
 
     // --- plumbing ------------------------------------------------------------------------------------------
-
-    @FunctionalInterface
-    private interface RequestFactory {
-        HttpRequest make() throws IOException, InterruptedException;
-    }
 
     private String instancePath(String serviceId, String instanceId) {
         return "/registry/microservices/" + p(serviceId) + "/instances/" + p(instanceId);
@@ -320,29 +390,22 @@ final class ServiceCombClient implements AutoCloseable {
         return code == SERVICE_NOT_EXISTS || code == INSTANCE_NOT_EXISTS;
     }
 
-    private HttpRequest get(String path) throws IOException, InterruptedException {
-        return request(path).GET().build();
+    private Http.Request get(String path) {
+        return Http.Request.get(projectPath(path));
     }
 
-    private HttpRequest post(String path, String body) throws IOException, InterruptedException {
-        return request(path).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    private Http.Request json(String method, String path, String body) {
+        return Http.Request.json(method, projectPath(path), body);
     }
 
-    private HttpRequest put(String path, String body) throws IOException, InterruptedException {
-        return request(path).header("Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString(body)).build();
+    private String projectPath(String path) {
+        return "/v4/" + p(config.project) + path;
     }
 
-    private HttpRequest.Builder request(String path) throws IOException, InterruptedException {
-        URI uri = URI.create(address().toString() + "v4/" + p(config.project) + path);
-        HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(config.timeout)
-                .header("X-Domain-Name", config.domain).header("Accept", "application/json");
+    /** The request with the bearer token, when there is one. */
+    private Http.Request authorized(Http.Request request) throws IOException, InterruptedException {
         String auth = authorization();
-        if (auth != null) {
-            b.header("Authorization", auth);
-        }
-        return b;
+        return auth == null ? request : request.header("Authorization", auth);
     }
 
     /** The bearer token: given, or fetched with the user and password (once, and again after a 401). */
@@ -361,11 +424,8 @@ final class ServiceCombClient implements AutoCloseable {
         ObjectNode account = ServiceCombFormat.JSON.createObjectNode();
         account.put("name", config.user);
         account.put("password", config.password == null ? "" : config.password);
-        URI uri = URI.create(address().toString() + "v4/token");
-        HttpRequest request = HttpRequest.newBuilder(uri).timeout(config.timeout)
-                .header("Content-Type", "application/json").header("X-Domain-Name", config.domain)
-                .POST(HttpRequest.BodyPublishers.ofString(account.toString())).build();
-        Reply reply = new Reply(client().send(request, HttpResponse.BodyHandlers.ofByteArray()));
+        Reply reply = new Reply(server(current.get()).send(Http.Request.json("POST", "/v4/token",
+                account.toString())));
         if (!reply.ok()) {
             throw failure(reply, "getting a token for user '" + config.user + "'");
         }
@@ -378,13 +438,13 @@ final class ServiceCombClient implements AutoCloseable {
         return t;
     }
 
-    private Reply send(RequestFactory factory, String action) throws IOException, InterruptedException {
+    private Reply send(Http.Request request, String action) throws IOException, InterruptedException {
         IOException last = null;
         boolean retriedAuth = false;
-        for (int attempt = 0; attempt < config.addresses.size() + 1; attempt++) {
-            URI base = address();
+        for (int attempt = 0; attempt < servers.size() + 1; attempt++) {
+            int at = current.get();
             try {
-                Reply reply = new Reply(client().send(factory.make(), HttpResponse.BodyHandlers.ofByteArray()));
+                Reply reply = new Reply(server(at).send(authorized(request)));
                 if (reply.status == 401 && config.user != null && !retriedAuth) {
                     retriedAuth = true; // the token expired: one more try with a fresh one
                     token = null;
@@ -395,63 +455,36 @@ final class ServiceCombClient implements AutoCloseable {
                 throw e;
             } catch (IOException e) {
                 last = e;
-                // A kept-alive connection the server closed as it was reused fails with no answer at all: one more
-                // try, on a fresh connection (every call here is idempotent or tolerates a repeat). A refused
-                // connection or a timeout moves on to the next address, if any.
-                boolean unreachable = e instanceof ConnectException || e instanceof HttpTimeoutException;
-                if (config.addresses.size() == 1 && (unreachable || attempt > 0)) {
+                // Http sends an idempotent request again by itself when a kept-alive connection turns out closed;
+                // a registration (POST) tolerates a repeat too, so one more try covers it. A refused connection or
+                // a timeout moves on to the next address, if any.
+                boolean unreachable = e instanceof ConnectException || e instanceof SocketTimeoutException;
+                if (closed || (servers.size() == 1 && (unreachable || attempt > 0))) {
                     break;
                 }
                 if (unreachable) {
-                    rotate(base);
+                    rotate(at);
                 }
-                LOG.debug("servicecomb {} at {} failed ({}), trying again", action, base, e.toString());
+                LOG.debug("servicecomb {} at {} failed ({}), trying again", action,
+                        config.addresses.get(Math.floorMod(at, servers.size())), e.toString());
             }
         }
         throw last != null ? last : new IOException(action + ": no answer");
     }
 
-    private CompletableFuture<Reply> sendAsync(RequestFactory factory) {
-        URI base = address();
-        CompletableFuture<HttpResponse<byte[]>> exchange;
-        try {
-            exchange = client().sendAsync(factory.make(), HttpResponse.BodyHandlers.ofByteArray());
-        } catch (IOException | InterruptedException | RuntimeException e) {
-            if (e instanceof InterruptedException) {
-                Thread.currentThread().interrupt();
-            }
-            return CompletableFuture.failedFuture(e);
-        }
-        inFlight.add(exchange);
-        return exchange.whenComplete((r, e) -> {
-            inFlight.remove(exchange);
-            if (e != null) {
-                rotate(base);
-            } else if (r.statusCode() == 401 && config.user != null) {
-                token = null; // fetched again by the next request
-            }
-        }).thenApply(Reply::new);
-    }
-
-    private URI address() {
-        List<URI> all = config.addresses;
-        return all.get(Math.floorMod(current.get(), all.size()));
+    private Http server(int at) {
+        return servers.get(Math.floorMod(at, servers.size()));
     }
 
     /** Moves to the next address after a failure at {@code failed}, unless another failure already moved on. */
-    private void rotate(URI failed) {
-        int i = current.get();
-        if (config.addresses.size() > 1 && address().equals(failed)) {
-            current.compareAndSet(i, i + 1);
+    private void rotate(int failed) {
+        if (servers.size() > 1) {
+            current.compareAndSet(failed, failed + 1);
         }
     }
 
-    private HttpClient client() throws IOException {
-        HttpClient h = http;
-        if (h == null) {
-            throw new IOException("the servicecomb client is closed");
-        }
-        return h;
+    private IOException closedException() {
+        return new IOException("the servicecomb client is closed");
     }
 
     private void expectOk(Reply reply, String action) throws ServiceCenterException {
@@ -500,21 +533,20 @@ final class ServiceCombClient implements AutoCloseable {
         return Http.pathSegment(value);
     }
 
-    /** Aborts requests in flight, stops the executor and lets go of the HTTP client. Idempotent. */
+    /** Connections open now to every address, for tests. */
+    int openConnections() {
+        return servers.stream().mapToInt(Http::openConnections).sum();
+    }
+
+    /**
+     * Closes every connection and websocket at once, failing requests in flight, and ends the clients' threads.
+     * Idempotent.
+     */
     @Override
     public void close() {
-        HttpClient h = http;
-        http = null;
-        inFlight.forEach(f -> f.cancel(true));
-        executor.shutdownNow();
-        Http.shutdown(h);
-        try {
-            if (!executor.awaitTermination(config.timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                LOG.debug("servicecomb client executor still busy after {}", config.timeout);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        closed = true;
+        new ArrayList<>(sockets).forEach(WatchSocket::close);
+        servers.forEach(Http::close);
     }
 
     @Override

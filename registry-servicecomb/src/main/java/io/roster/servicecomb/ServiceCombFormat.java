@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -265,15 +266,34 @@ final class ServiceCombFormat {
         if (!status.isEmpty() && !STATUS_UP.equalsIgnoreCase(status)) {
             return Optional.empty();
         }
-        ServiceInstance.Builder b = ServiceInstance.builder().name(service).id(id);
+        ServiceInstance instance;
+        try {
+            instance = decode(node, service, dropped -> BadRecords.warnOnce(LOG, where, node, dropped));
+        } catch (RuntimeException e) {
+            BadRecords.warnOnce(LOG, where, node, "skipped: " + e.getMessage());
+            return Optional.empty();
+        }
+        if (instance.endpoints().isEmpty()) {
+            BadRecords.warnOnce(LOG, where, node, "skipped: no usable endpoint");
+            return Optional.empty();
+        }
+        return Optional.of(instance);
+    }
+
+    /**
+     * Decodes one instance record as it is, live or not: id = {@code instanceId}, version = {@code roster.version}
+     * or else the instance's, metadata = the other properties, the endpoints that have a scheme, host and port.
+     *
+     * @param dropped told about each endpoint left out
+     * @throws InvalidInstanceException when it makes no instance (no id)
+     */
+    static ServiceInstance decode(JsonNode node, String service, Consumer<String> dropped) {
+        ServiceInstance.Builder b = ServiceInstance.builder().name(service).id(text(node, "instanceId"));
         Map<String, String> metadata = new TreeMap<>();
         String version = text(node, "version");
         JsonNode properties = node.get("properties");
         if (properties != null && properties.isObject()) {
             properties.properties().forEach(e -> {
-                if (e.getKey().equals(VERSION_PROPERTY)) {
-                    return;
-                }
                 if (!RESERVED_PROPERTIES.contains(e.getKey()) && e.getValue().isValueNode()
                         && !e.getValue().isNull()) {
                     metadata.put(e.getKey(), e.getValue().asText());
@@ -285,30 +305,18 @@ final class ServiceCombFormat {
             }
         }
         b.version(version).metadata(metadata);
-        int usable = 0;
         JsonNode endpoints = node.get("endpoints");
         if (endpoints != null && endpoints.isArray()) {
             for (JsonNode e : endpoints) {
                 Optional<URI> uri = Endpoints.lenient(e.asText(null));
                 if (uri.isPresent()) {
                     b.endpoint(uri.get());
-                    usable++;
                 } else {
-                    BadRecords.warnOnce(LOG, where, node, "endpoint '" + e.asText() + "' has no usable scheme, "
-                            + "host and port; dropped");
+                    dropped.accept("endpoint '" + e.asText() + "' has no usable scheme, host and port; dropped");
                 }
             }
         }
-        if (usable == 0) {
-            BadRecords.warnOnce(LOG, where, node, "skipped: no usable endpoint");
-            return Optional.empty();
-        }
-        try {
-            return Optional.of(b.buildLenient());
-        } catch (RuntimeException e) {
-            BadRecords.warnOnce(LOG, where, node, "skipped: " + e.getMessage());
-            return Optional.empty();
-        }
+        return b.buildLenient();
     }
 
     static String text(JsonNode node, String field) {

@@ -71,8 +71,10 @@ import java.util.concurrent.TimeUnit;
  *       in logs, messages or {@code toString()}.</li>
  * </ul>
  *
- * <p>The client is the v4 REST API on the JDK {@code HttpClient} and {@code java.net.http.WebSocket}, not
- * {@code org.apache.servicecomb:service-center-client} (2.8.30, the newest on Maven Central): that client brings
+ * <p>The client is the v4 REST API on {@code io.roster.spi.Http} (at most 16 connections per address, all closed by
+ * {@link #close()} on any Java) and the watch on {@code java.net.http.WebSocket} (a JDK client per websocket, ended
+ * with it), not {@code org.apache.servicecomb:service-center-client} (2.8.30, the newest on Maven Central): that
+ * client brings
  * Apache HttpClient 4, Guava, Spring core, Archaius with Commons Configuration 1, Netty's native BoringSSL for five
  * platforms and a second websocket library, and its registration and watch classes run their own executors and
  * event bus, so it could give neither one heartbeat per instance under our control nor a {@code close()} that
@@ -267,6 +269,29 @@ public final class ServiceCombRegistry extends AbstractRegistry {
         } catch (IOException | InterruptedException e) {
             throw translate("list services", e);
         }
+    }
+
+    /** Every microservice of the project, {@code {"services": [...]}}, as stored; for {@link ServiceCombInspector}. */
+    JsonNode rawMicroservices() {
+        try {
+            return client.services();
+        } catch (IOException | InterruptedException e) {
+            throw translate("inspect: list microservices", e);
+        }
+    }
+
+    /** Every instance of a microservice, live or not, {@code {"instances": [...]}}; for inspection. */
+    JsonNode rawInstances(String serviceId) {
+        try {
+            return client.instances(serviceId);
+        } catch (IOException | InterruptedException e) {
+            throw translate("inspect: list the instances of microservice " + serviceId, e);
+        }
+    }
+
+    /** The app and environment this registry reads. */
+    ServiceCombConfig config() {
+        return config;
     }
 
     @Override

@@ -64,6 +64,7 @@ final class ServiceCombWatch implements AutoCloseable {
     private final ScheduledFuture<?> refresher;
     private volatile String consumerId;
     private volatile WebSocket socket;
+    private volatile ServiceCombClient.WatchSocket channel; // the client carrying the socket, or its opening
     private volatile long connectedAt;
     private long lastFullRefresh = System.nanoTime(); // the refresher's own
     private volatile boolean closed;
@@ -143,24 +144,27 @@ final class ServiceCombWatch implements AutoCloseable {
         consumerId = null; // the server may have lost it (restarted without its data): look it up again
         String id = consumer();
         Listener listener = new Listener();
-        CompletableFuture<WebSocket> opening = client.watch(id, listener);
+        ServiceCombClient.WatchSocket opened = client.watch(id, listener);
+        channel = opened;
         WebSocket ws;
         try {
-            ws = opening.get(config.timeout.toNanos() * 2, TimeUnit.NANOSECONDS);
+            ws = opened.opening().get(config.timeout.toNanos() * 2, TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            opening.cancel(true);
+            opened.close();
             throw new IOException("no websocket within " + config.timeout.multipliedBy(2).toMillis() + " ms", e);
         } catch (ExecutionException e) {
+            opened.close();
             throw e.getCause() instanceof Exception ? (Exception) e.getCause() : e;
         }
         if (closed) {
-            ws.abort();
+            opened.close();
             return;
         }
         connectedAt = System.nanoTime();
         socket = ws;
         if (listener.ended) {
             socket = null;
+            opened.close();
             throw new IOException("the watcher websocket closed as soon as it opened");
         }
         LOG.debug("{}: watcher websocket open for consumer {}", description, id);
@@ -172,6 +176,10 @@ final class ServiceCombWatch implements AutoCloseable {
             return; // not connected yet (connect() sees it ended) or already replaced
         }
         socket = null;
+        ServiceCombClient.WatchSocket ended = channel;
+        if (ended != null) {
+            ended.close(); // its client and threads go with it; a reconnect makes new ones
+        }
         if (closed) {
             return;
         }
@@ -223,10 +231,10 @@ final class ServiceCombWatch implements AutoCloseable {
         connector.close();
         topics.values().forEach(t -> t.reader.close());
         topics.clear();
-        WebSocket ws = socket;
         socket = null;
-        if (ws != null) {
-            ws.abort();
+        ServiceCombClient.WatchSocket c = channel;
+        if (c != null) {
+            c.close(); // aborts the websocket, or the one its handshake makes
         }
     }
 

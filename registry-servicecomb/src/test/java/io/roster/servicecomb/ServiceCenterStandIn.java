@@ -262,6 +262,11 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
         return requests.get();
     }
 
+    /** Connections open now (HTTP keep-alive and websockets), as the server counts them. */
+    int openConnections() {
+        return open.size();
+    }
+
     /** Find requests answered 304 Not Modified so far. */
     long notModified() {
         return notModified.get();
@@ -348,6 +353,9 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
         while (!s.isClosed()) {
             try {
                 Socket socket = s.accept();
+                // Go's net package turns Nagle off on every TCP connection, service-center's included: with it on,
+                // each answer waited for the client's delayed ACK (up to 40 ms) between its head and its body.
+                socket.setTcpNoDelay(true);
                 open.add(socket);
                 if (!running) {
                     socket.close();
@@ -470,10 +478,12 @@ final class ServiceCenterStandIn implements AutoCloseable, BeforeAllCallback, Af
             head.append("Content-Type: application/json\r\nContent-Length: ").append(body.length).append("\r\n");
         }
         head.append("\r\n");
-        out.write(head.toString().getBytes(StandardCharsets.ISO_8859_1));
+        ByteArrayOutputStream answer = new ByteArrayOutputStream(head.length() + body.length);
+        answer.writeBytes(head.toString().getBytes(StandardCharsets.ISO_8859_1));
         if (r.status != 304) {
-            out.write(body);
+            answer.writeBytes(body);
         }
+        out.write(answer.toByteArray()); // one write, as Go's buffered response writer does
         out.flush();
     }
 

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.net.URI;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -91,6 +92,10 @@ class ServiceCombRegistryProviderTest {
                 "servicecomb://h?refresh=10ms", "refresh");
         bad.forEach((uri, option) -> assertThatThrownBy(() -> config(uri)).as(uri)
                 .isInstanceOf(InvalidOptionException.class).hasMessageContaining(option));
+        for (String address : List.of("h:0", "h:", "h:99999")) { // not the default port instead
+            assertThatThrownBy(() -> ServiceCombRegistry.builder().address(address).config()).as(address)
+                    .isInstanceOf(InvalidOptionException.class).hasMessageContaining("port between 1 and 65535");
+        }
     }
 
     @Test
