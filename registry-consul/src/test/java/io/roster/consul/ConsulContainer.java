@@ -35,10 +35,4 @@ final class ConsulContainer extends GenericContainer<ConsulContainer> {
             throw new IOException("deregister " + serviceId + ": HTTP " + reply.statusCode() + " " + reply.body());
         }
     }
-
-    /** Testcontainers' and docker-java's own threads, which may outlive a registry. */
-    static boolean isHarnessThread(Thread t) {
-        String n = t.getName();
-        return n.startsWith("testcontainers") || n.startsWith("ducttape") || n.startsWith("docker-java");
-    }
 }

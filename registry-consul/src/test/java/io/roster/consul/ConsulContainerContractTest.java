@@ -2,6 +2,7 @@ package io.roster.consul;
 
 import io.roster.testkit.RegistryContract;
 import io.roster.testkit.RegistryFixture;
+import io.roster.testkit.ThreadLeaks;
 import org.testcontainers.junit.jupiter.Container;
 import org.testcontainers.junit.jupiter.Testcontainers;
 
@@ -13,6 +14,6 @@ class ConsulContainerContractTest extends RegistryContract {
 
     @Override
     protected RegistryFixture fixture() {
-        return new ConsulFixture(() -> ConsulFixture.registry(CONSUL.address()), ConsulContainer::isHarnessThread);
+        return new ConsulFixture(() -> ConsulFixture.registry(CONSUL.address()), ThreadLeaks::isContainerHarness);
     }
 }

@@ -20,10 +20,4 @@ final class ServiceCenterContainer extends GenericContainer<ServiceCenterContain
     String address() {
         return getHost() + ":" + getMappedPort(30100);
     }
-
-    /** Testcontainers' and docker-java's own threads, which may outlive a registry. */
-    static boolean isHarnessThread(Thread t) {
-        String n = t.getName();
-        return n.startsWith("testcontainers") || n.startsWith("ducttape") || n.startsWith("docker-java");
-    }
 }

@@ -2,6 +2,7 @@ package io.roster.servicecomb;
 
 import io.roster.testkit.RegistryContract;
 import io.roster.testkit.RegistryFixture;
+import io.roster.testkit.ThreadLeaks;
 import org.testcontainers.junit.jupiter.Container;
 import org.testcontainers.junit.jupiter.Testcontainers;
 
@@ -19,6 +20,6 @@ class ServiceCombContainerContractTest extends RegistryContract {
     @Override
     protected RegistryFixture fixture() {
         return new ServiceCombFixture(() -> ServiceCombFixture.registry(SC.address()).heartbeat(Duration.ofSeconds(5))
-                .times(3), Duration.ofSeconds(20), ServiceCenterContainer::isHarnessThread);
+                .times(3), Duration.ofSeconds(20), ThreadLeaks::isContainerHarness);
     }
 }

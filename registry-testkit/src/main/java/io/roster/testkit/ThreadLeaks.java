@@ -30,6 +30,17 @@ public final class ThreadLeaks {
         return new Snapshot(Thread.getAllStackTraces().keySet());
     }
 
+    /**
+     * Tells Testcontainers' and docker-java's own threads, which may outlive a registry under test, from the rest.
+     *
+     * @param thread a live thread
+     * @return true for a thread of the container harness
+     */
+    public static boolean isContainerHarness(Thread thread) {
+        String n = thread.getName();
+        return n.startsWith("testcontainers") || n.startsWith("ducttape") || n.startsWith("docker-java");
+    }
+
     /** The threads alive at one moment. */
     public static final class Snapshot {
         private final Set<Thread> before;

@@ -168,6 +168,15 @@ final class EurekaBackend implements Backend {
         return root.toString();
     }
 
+    static {
+        // The server (Tomcat) closes a kept-alive connection after 100 requests; a POST or DELETE that the JDK client
+        // sent on it just then fails with "header parser received no bytes", and the JDK resends only GET and HEAD
+        // unless told. A raw client in production retries such a write too.
+        if (System.getProperty("jdk.httpclient.enableAllMethodRetry") == null) {
+            System.setProperty("jdk.httpclient.enableAllMethodRetry", "true");
+        }
+    }
+
     private static HttpClient http(ExecutorService executor) {
         return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).executor(executor)
                 .connectTimeout(TIMEOUT).build();
