@@ -208,6 +208,22 @@ final class ZooKeeperNodes {
      *
      * @return whether the node was deleted
      */
+    /**
+     * Deletes a node if it still has the given version.
+     *
+     * @return true when the node is gone (deleted now or before), false when its version differs
+     */
+    boolean deleteVersion(String path, int version) throws Exception {
+        try {
+            client.delete().withVersion(version).forPath(path);
+        } catch (KeeperException.NoNodeException e) {
+            return true;
+        } catch (KeeperException.BadVersionException e) {
+            return false;
+        }
+        return true;
+    }
+
     boolean deleteIfOwned(String path) throws Exception {
         Stat stat = client.checkExists().forPath(path);
         if (stat == null || stat.getEphemeralOwner() != sessionId()) {

@@ -24,6 +24,7 @@ import org.apache.curator.utils.ZKPaths;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.WatchedEvent;
 import org.apache.zookeeper.Watcher;
+import org.apache.zookeeper.data.Stat;
 import org.apache.zookeeper.ZooDefs;
 import org.apache.zookeeper.data.ACL;
 import org.apache.zookeeper.data.Id;
@@ -113,6 +114,13 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
      */
     private final ZooKeeperNodes.Relay ownNodeWatcher = new ZooKeeperNodes.Relay(this::ownNodeChanged);
     private final Set<String> suspects = ConcurrentHashMap.newKeySet(); // own nodes changed by an event
+    /**
+     * Own nodes as the server last showed them to our watch (path to version), on this session, with no event since:
+     * deregistering such a node is one version-checked delete, without reading it first. Filled by the watch's
+     * callback, emptied by any event of that watch or a reconnection, both on ZooKeeper's event thread in the
+     * server's order, so an entry never outlives a change the client has heard of.
+     */
+    private final Map<String, Integer> intact = new ConcurrentHashMap<>();
     private volatile boolean fullCheck; // set on every (re)connection
     // Guarded by registrationLock(): paths whose deletion a connection loss postponed, finished on reconnection;
     // the sessions this registry has had, newest last.
@@ -177,7 +185,13 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
             return; // another registry's instance: not ours to touch, even on a session we share with it
         }
         try {
-            nodes.deleteIfOwned(path);
+            Integer version = intact.remove(path);
+            // One round trip for a node no event has touched since our watch saw it (a node someone else deleted
+            // and re-created at that very moment, its events still on their way, is the one case this cannot
+            // tell); otherwise read the owner first.
+            if (version == null || !nodes.deleteVersion(path, version)) {
+                nodes.deleteIfOwned(path);
+            }
         } catch (Exception e) {
             if (isConnectionLoss(e)) {
                 pendingDeletes.add(path);
@@ -267,6 +281,7 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
 
     private void connectionChanged(ConnectionState state) {
         if (state.isConnected()) {
+            intact.clear();
             fullCheck = true;
             upkeep.trigger(); // a no-op while nothing is registered
         }
@@ -287,9 +302,11 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
         if (ZooKeeperNodes.Relay.isConnected(event)) {
             // Reconnected: also heard here, as Curator may miss it (ZooKeeper drops a Disconnected event that
             // follows a failed watch removal, and Curator then sees no change of state).
+            intact.clear();
             fullCheck = true;
             upkeep.trigger();
         } else if (event.getPath() != null && event.getType() != Watcher.Event.EventType.None) {
+            intact.remove(event.getPath());
             suspects.add(event.getPath()); // deleted, changed, or created: look, and watch again
             upkeep.trigger();
         }
@@ -305,10 +322,20 @@ public final class ZooKeeperRegistry extends AbstractRegistry {
                 if (rc == KeeperException.Code.NONODE.intValue()) {
                     suspects.add(path);
                     upkeep.trigger();
+                } else if (rc == KeeperException.Code.OK.intValue() && stat != null && ownedByThisSession(stat)) {
+                    intact.put(path, stat.getVersion());
                 }
             }, null);
         } catch (Exception e) {
             LOG.debug("{}: cannot watch {} now ({}); the next reconnection does", description(), path, e.toString());
+        }
+    }
+
+    private boolean ownedByThisSession(Stat stat) {
+        try {
+            return stat.getEphemeralOwner() == nodes.sessionId();
+        } catch (Exception e) {
+            return false; // no session now: nothing to trust
         }
     }
 
