@@ -12,6 +12,7 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -47,6 +48,11 @@ import java.util.function.BiConsumer;
  *   <li>{@code GET apps/<APP>} per watched application when the server offers no deltas (HTTP 403:
  *       {@code eureka.server.disable-delta}) or its hash code cannot be reproduced; retried after
  *       {@link #DELTA_RETRY}. An answer identical to the last one is not parsed again.</li>
+ *   <li>{@code GET apps/<APP>} per watched application, smallest first, also while the delta holds more records
+ *       than the watched applications together (plus {@link #RECORDS_PER_REQUEST} per application): after a large
+ *       deployment anywhere, the delta repeats its thousands of changes on every read for three minutes, and every
+ *       watcher would wait for them; small applications read alone are seen at once. Deltas are asked for again
+ *       after {@link #DELTA_WINDOW}, when those changes have left the window.</li>
  * </ul>
  *
  * <p>Only records that changed are decoded, and only the instances they belong to go to the hub, keyed by
@@ -59,6 +65,10 @@ final class EurekaWatches {
     static final Duration MAX_GAP = Duration.ofSeconds(120);
     /** How long to read per application after the server refused deltas, before asking for them again. */
     static final Duration DELTA_RETRY = Duration.ofMinutes(5);
+    /** Eureka's delta window ({@code retentionTimeInMSInDeltaQueue}, 3 min by default). */
+    static final Duration DELTA_WINDOW = Duration.ofMinutes(3);
+    /** What one more request costs, counted in records read, when choosing between the delta and per-app reads. */
+    static final int RECORDS_PER_REQUEST = 20;
     private static final byte[] NO_APPLICATION = new byte[0];
 
     private final String description;
@@ -79,6 +89,8 @@ final class EurekaWatches {
     private byte[] lastDelta;
     private boolean deltaOff;
     private long deltaOffAt;
+    private boolean perApp; // the delta is larger than the watched applications: read those instead
+    private long perAppAt;
     private boolean failing;
 
     /**
@@ -186,8 +198,11 @@ final class EurekaWatches {
         if (deltaOff && System.nanoTime() - deltaOffAt > DELTA_RETRY.toNanos()) {
             deltaOff = false;
         }
+        if (perApp && System.nanoTime() - perAppAt > DELTA_WINDOW.toNanos()) {
+            perApp = false; // baseline is false: everything is read once, then deltas are weighed again
+        }
         try {
-            if (!deltaOff && baseline && System.nanoTime() - lastRead < MAX_GAP.toNanos()) {
+            if (!deltaOff && !perApp && baseline && System.nanoTime() - lastRead < MAX_GAP.toNanos()) {
                 // A service watched since: its application alone, then deltas apply to it like to the others.
                 readEach(now, true);
                 Optional<byte[]> delta = client.delta();
@@ -202,7 +217,7 @@ final class EurekaWatches {
                             description);
                 }
             }
-            if (deltaOff) {
+            if (deltaOff || perApp) {
                 readEach(now, false);
             } else {
                 readAll(now);
@@ -263,7 +278,9 @@ final class EurekaWatches {
         Map<String, String> requested = new LinkedHashMap<>();
         Set<String> followed = new HashSet<>();
         now.stream().filter(w -> w.seeded).forEach(w -> followed.add(w.key));
-        for (Watch w : now) {
+        List<Watch> bySize = new ArrayList<>(now);
+        bySize.sort(Comparator.comparingInt(w -> apps.get(w.key).records.size())); // small ones are seen first
+        for (Watch w : bySize) {
             if (!newOnly) {
                 requested.putIfAbsent(w.key, w.app);
             } else if (!w.seeded && followed.contains(w.key)) {
@@ -333,6 +350,16 @@ final class EurekaWatches {
         counts = after;
         changed.forEach((key, records) -> publish(key, apply(apps.get(key), records), now));
         lastDelta = body;
+        int watched = apps.values().stream().mapToInt(a -> a.records.size()).sum();
+        if (changedStatuses.size() > watched + RECORDS_PER_REQUEST * apps.size()) {
+            LOG.debug("{}: the registry delta holds {} records, the watched applications {}: reading those for {} s",
+                    description, changedStatuses.size(), watched, DELTA_WINDOW.toSeconds());
+            perApp = true;
+            perAppAt = System.nanoTime();
+            baseline = false;
+            lastDelta = null;
+            apps.values().forEach(a -> a.lastBody = null);
+        }
         return true;
     }
 

@@ -22,6 +22,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -149,6 +151,26 @@ class EurekaDeltaTest {
         }
         int deltas = (int) requests.stream().filter("apps/delta"::equals).count();
         assertThat(deltas).as("asked once, then not again for minutes").isEqualTo(1);
+    }
+
+    @Test
+    void whileTheDeltaHoldsFarMoreThanTheWatchedApplicationsTheyAreReadAlone() throws InterruptedException {
+        try (Watcher watcher = watchSvcOfA()) {
+            answers.put("apps/SVC", new Answer(200, application(change("a", "UP", null))));
+            // A deployment of 60 instances of another application: the delta repeats them on every read.
+            String big = IntStream.range(0, 60).mapToObj(i -> instance("BIG", "b" + i, "UP", "ADDED"))
+                    .collect(Collectors.joining(","));
+            answers.put("apps/delta", new Answer(200, applications("DOWN_1_UP_61_",
+                    "{\"name\":\"BIG\",\"instance\":[" + big + "]}")));
+            await().atMost(BOUND).until(() -> requests.contains("apps/SVC"));
+            long deltas = requests.stream().filter("apps/delta"::equals).count();
+
+            answers.put("apps/SVC", new Answer(200, application(change("a", "UP", null) + ","
+                    + change("b", "UP", null))));
+            assertThat(ids(watcher.next(BOUND))).containsExactly("a", "b");
+            assertThat(requests.stream().filter("apps/delta"::equals).count()).as("deltas read meanwhile")
+                    .isEqualTo(deltas);
+        }
     }
 
     @Test
