@@ -1,7 +1,5 @@
 package io.roster.polaris;
 
-import io.roster.Registries;
-import io.roster.Registry;
 import io.roster.testkit.RegistryContract;
 import io.roster.testkit.RegistryFixture;
 import io.roster.testkit.ThreadLeaks;
@@ -35,28 +33,8 @@ class PolarisContainerContractTest extends RegistryContract {
 
     @Override
     protected RegistryFixture fixture() {
-        return new RegistryFixture() {
-            @Override
-            public Registry open() {
-                return Registries.open("polaris://" + POLARIS.getHost() + ":" + POLARIS.getMappedPort(GRPC)
-                        + "?namespace=default&ttl=2s&timeout=5s");
-            }
-
-            @Override
-            public void kill(Registry registry) {
-                ((PolarisRegistry) registry).kill();
-            }
-
-            @Override
-            public Duration deathBound() {
-                // Unhealthy after missed heartbeats (a few TTLs), then the SDK's 2 s cache refresh.
-                return Duration.ofSeconds(30);
-            }
-
-            @Override
-            public boolean isServerThread(Thread t) {
-                return ThreadLeaks.isContainerHarness(t);
-            }
-        };
+        // Unhealthy after missed heartbeats (a few TTLs), then the SDK's 2 s cache refresh.
+        return new PolarisFixture(() -> "polaris://" + POLARIS.getHost() + ":" + POLARIS.getMappedPort(GRPC)
+                + "?namespace=default&ttl=2s&timeout=5s", Duration.ofSeconds(30), ThreadLeaks::isContainerHarness);
     }
 }

@@ -1,7 +1,6 @@
 package io.roster.polaris;
 
 import io.roster.Registries;
-import io.roster.Registry;
 import io.roster.testkit.RegistryContract;
 import io.roster.testkit.RegistryFixture;
 import org.junit.jupiter.api.AfterAll;
@@ -28,27 +27,8 @@ class PolarisContractTest extends RegistryContract {
 
     @Override
     protected RegistryFixture fixture() {
-        return new RegistryFixture() {
-            @Override
-            public Registry open() {
-                return Registries.open("polaris://" + polaris.address() + "?namespace=contract&ttl=1s&timeout=3s");
-            }
-
-            @Override
-            public void kill(Registry registry) {
-                ((PolarisRegistry) registry).kill();
-            }
-
-            @Override
-            public Duration deathBound() {
-                // Unhealthy after 3 TTLs (3 s), then the SDK's cache refresh (2 s); generous for a loaded CI.
-                return Duration.ofSeconds(15);
-            }
-
-            @Override
-            public boolean isServerThread(Thread thread) {
-                return PolarisTestServer.isServerThread(thread);
-            }
-        };
+        // Unhealthy after 3 TTLs (3 s), then the SDK's cache refresh (2 s); generous for a loaded CI.
+        return new PolarisFixture(() -> "polaris://" + polaris.address() + "?namespace=contract&ttl=1s&timeout=3s",
+                Duration.ofSeconds(15), PolarisTestServer::isServerThread);
     }
 }
