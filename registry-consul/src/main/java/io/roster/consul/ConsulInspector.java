@@ -17,22 +17,14 @@ import io.roster.spi.Inspector;
 import io.roster.spi.Options;
 import io.roster.spi.RegistryUri;
 
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.TrustManagerFactory;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.GeneralSecurityException;
-import java.security.KeyStore;
-import java.security.cert.Certificate;
-import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,8 +41,8 @@ import java.util.TreeSet;
  * addresses keyed by scheme holding the full URL (else {@code http://Address:Port}), a TTL check per instance.
  *
  * <p>It speaks to the agent with a small client of its own (the JDK's, with the URI's {@code token}, {@code dc},
- * {@code tls}, {@code caFile} and {@code timeout}), independent of the registry's. A URI with a client certificate
- * ({@code certFile}/{@code keyFile}) gets the generic check instead.
+ * {@code tls}, {@code caFile}, {@code certFile}/{@code keyFile} and {@code timeout}), independent of the
+ * registry's, with the registry's TLS setup ({@link ConsulTls}).
  */
 public final class ConsulInspector implements Inspector {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -74,18 +66,18 @@ public final class ConsulInspector implements Inspector {
     public Inspection inspect(Registry registry, RegistryUri uri, String service) {
         Options options = uri.options();
         Optional<String> token = options.secret("token");
-        if (options.string("certFile").isPresent() || options.string("keyFile").isPresent()) {
-            return Inspection.generic(registry, service, "the raw reader presents no client certificate "
-                    + "(certFile/keyFile)", (done, total) -> { });
-        }
-        boolean tls = options.bool("tls", false) || options.string("caFile").isPresent();
+        Optional<Path> caFile = options.string("caFile").map(Path::of);
+        Optional<Path> certFile = options.string("certFile").map(Path::of);
+        boolean tls = options.bool("tls", false) || caFile.isPresent() || certFile.isPresent();
         String host = uri.hosts().isEmpty() ? "127.0.0.1" : uri.hosts().get(0);
         URI agent = Http.baseUri("consul", host, tls, 8500, 8501);
         Duration timeout = options.duration("timeout", DEFAULT_TIMEOUT);
         String dc = options.string("dc").map(d -> "dc=" + URLEncoder.encode(d, StandardCharsets.UTF_8)).orElse("");
         HttpClient.Builder http = HttpClient.newBuilder().connectTimeout(timeout);
-        if (options.string("caFile").isPresent()) {
-            http.sslContext(trusting(Path.of(options.string("caFile").get())));
+        if (caFile.isPresent() || certFile.isPresent()) {
+            // The registry's own TLS setup: the CA bundle, and the client certificate for mutual TLS.
+            http.sslContext(ConsulTls.context(caFile.orElse(null), certFile.orElse(null),
+                    options.string("keyFile").map(Path::of).orElse(null)));
         }
         HttpClient client = http.build();
         try {
@@ -276,26 +268,6 @@ public final class ConsulInspector implements Inspector {
     private static String scrub(String text, String token) {
         String shown = text.length() > 200 ? text.substring(0, 200) + "..." : text;
         return token == null || token.isEmpty() ? shown : shown.replace(token, "***");
-    }
-
-    /** Trusts the certificates of a PEM bundle, as the registry's {@code caFile} does. */
-    private static SSLContext trusting(Path caFile) {
-        try (InputStream in = Files.newInputStream(caFile)) {
-            KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
-            trust.load(null, null);
-            int n = 0;
-            for (Certificate certificate : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
-                trust.setCertificateEntry("ca-" + n++, certificate);
-            }
-            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-            tmf.init(trust);
-            SSLContext context = SSLContext.getInstance("TLS");
-            context.init(null, tmf.getTrustManagers(), null);
-            return context;
-        } catch (IOException | GeneralSecurityException e) {
-            throw new InvalidOptionException("caFile", "consul option 'caFile' (" + caFile + ") is not "
-                    + "a readable PEM certificate bundle: " + e.getMessage());
-        }
     }
 
     /** A field as text: empty when it is missing, null or not a value (the agent writes Consul's names). */

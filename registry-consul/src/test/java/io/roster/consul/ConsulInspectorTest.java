@@ -162,14 +162,4 @@ class ConsulInspectorTest {
                     unreachable)), null)).isInstanceOf(RegistryUnavailableException.class);
         }
     }
-
-    @Test
-    void aClientCertificateFallsBackToTheGenericCheck() {
-        try (Registry registry = Registries.open("mem://consul-inspector")) {
-            Inspection inspection = new ConsulInspector().inspect(registry, RegistryUri.parse(URI.create(
-                    "consul://127.0.0.1:8501?certFile=/c.pem&keyFile=/k.pem")), null);
-            assertThat(inspection.raw()).isFalse();
-            assertThat(inspection.note()).hasValueSatisfying(n -> assertThat(n).contains("client certificate"));
-        }
-    }
 }

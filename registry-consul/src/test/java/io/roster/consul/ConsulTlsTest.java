@@ -6,6 +6,8 @@ import io.roster.Registry;
 import io.roster.RegistryUnavailableException;
 import io.roster.ServiceInstance;
 import io.roster.Watcher;
+import io.roster.spi.Inspection;
+import io.roster.spi.RegistryUri;
 import io.roster.testkit.TestInstances;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -14,6 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
+import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -90,6 +93,27 @@ class ConsulTlsTest {
             assertThat(withCert.getService(service)).hasSize(1);
             assertThatThrownBy(() -> withoutCert.getService(service))
                     .isInstanceOf(RegistryUnavailableException.class);
+        }
+    }
+
+    @Test
+    void theRawInspectorSpeaksMutualTlsWithTheUrisCertificate() throws Exception {
+        try (ConsulStandIn consul = ConsulStandIn.builder()
+                .tls(ConsulTls.context(tls("ca.pem"), tls("server.pem"), tls("server-key.pem")), true).start()) {
+            String service = TestInstances.serviceName("mtls-inspect");
+            String uri = "consul://" + consul.address() + "?caFile=" + tls("ca.pem") + "&certFile="
+                    + tls("client-rsa.pem") + "&keyFile=" + tls("client-rsa-pkcs8-key.pem");
+            Registry registry = track(Registries.open(uri));
+            registry.register(TestInstances.of(service, "m"));
+
+            Inspection inspection = new ConsulInspector().inspect(registry, RegistryUri.parse(URI.create(uri)),
+                    service);
+
+            assertThat(inspection.raw()).isTrue();
+            assertThat(inspection.records()).extracting(Inspection.Record::service).containsExactly(service);
+            String withoutCert = "consul://" + consul.address() + "?caFile=" + tls("ca.pem");
+            assertThatThrownBy(() -> new ConsulInspector().inspect(registry, RegistryUri.parse(URI.create(
+                    withoutCert)), service)).isInstanceOf(RegistryUnavailableException.class);
         }
     }
 
