@@ -3,7 +3,6 @@ package io.roster.consul;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.roster.InvalidInstanceException;
-import io.roster.InvalidOptionException;
 import io.roster.Registry;
 import io.roster.RegistryAccessDeniedException;
 import io.roster.RegistryException;
