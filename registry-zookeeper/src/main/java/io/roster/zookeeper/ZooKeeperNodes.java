@@ -202,13 +202,6 @@ final class ZooKeeperNodes {
     }
 
     /**
-     * Deletes a node only if the current session owns it, in one version-checked delete: a node that another
-     * session holds (another process registered the same id, or our expired session's, which goes with it) is not
-     * ours to delete.
-     *
-     * @return whether the node was deleted
-     */
-    /**
      * Deletes a node if it still has the given version.
      *
      * @return true when the node is gone (deleted now or before), false when its version differs
@@ -224,6 +217,13 @@ final class ZooKeeperNodes {
         return true;
     }
 
+    /**
+     * Deletes a node only if the current session owns it: its owner is read, then the node deleted with the version
+     * read. A node that another session holds (another process registered the same id, or our expired session's,
+     * which goes with it) is not ours to delete.
+     *
+     * @return whether the node was deleted
+     */
     boolean deleteIfOwned(String path) throws Exception {
         Stat stat = client.checkExists().forPath(path);
         if (stat == null || stat.getEphemeralOwner() != sessionId()) {
